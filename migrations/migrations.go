@@ -1,0 +1,63 @@
+// Package migrations owns the database schema: numbered SQL files embedded in the binary and
+// the code that applies them, serialized across replicas by a PostgreSQL advisory lock.
+package migrations
+
+import (
+	"context"
+	"embed"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// versionTable records the applied schema version, beside the exporter's tables.
+const versionTable = "eventexport_schema_version"
+
+// Migrate applies every pending migration. It is idempotent, and replicas that run it at the
+// same time wait for each other on an advisory lock instead of colliding.
+func Migrate(ctx context.Context, conn *pgx.Conn) (applied int, err error) {
+	m, err := newMigrator(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
+	before, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if err := m.Migrate(ctx); err != nil {
+		return 0, fmt.Errorf("apply migrations: %w", err)
+	}
+	after, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(after - before), nil
+}
+
+// Status reports the applied and the latest known schema version.
+func Status(ctx context.Context, conn *pgx.Conn) (current, latest int, err error) {
+	m, err := newMigrator(ctx, conn)
+	if err != nil {
+		return 0, 0, err
+	}
+	v, err := m.GetCurrentVersion(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v), len(m.Migrations), nil
+}
+
+func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {
+	m, err := migrate.NewMigratorEx(ctx, conn, versionTable, &migrate.MigratorOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("prepare migrations: %w", err)
+	}
+	if err := m.LoadMigrations(files); err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return m, nil
+}
