@@ -1,0 +1,197 @@
+package export
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/eventexport/eventexport/events"
+)
+
+// Sink receives a run's file. It writes r to the remote name atomically — nothing appears under
+// name unless all of r arrived — and returns the remote path. A read error from r aborts it.
+type Sink interface {
+	Put(ctx context.Context, name string, r io.Reader) (remotePath string, err error)
+}
+
+// Source calls fn with each payload of a file, in order, and returns how many there were.
+type Source func(ctx context.Context, fn func(payload []byte) error) (int64, error)
+
+// RunnerConfig wires a Runner.
+type RunnerConfig struct {
+	Store    *Store
+	Location *time.Location // the instance zone
+	// Connect returns the sink for a destination whose secrets are open.
+	Connect func(ctx context.Context, d Destination) (Sink, error)
+	// Classify names the class of a delivery error and whether retrying can help.
+	Classify func(err error) (class string, permanent bool)
+	Now      func() time.Time
+	Logger   *slog.Logger
+	Replica  string // recorded on each attempt
+}
+
+// Runner makes delivery attempts of runs: it streams the run's events through the encoder
+// into the sink and records the attempt and its outcome.
+type Runner struct {
+	cfg RunnerConfig
+}
+
+// NewRunner returns a Runner. Location defaults to UTC, Now to time.Now, Logger to discard.
+func NewRunner(cfg RunnerConfig) *Runner {
+	cfg.Location = cmp.Or(cfg.Location, time.UTC)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Classify == nil {
+		cfg.Classify = func(error) (string, bool) { return "", false }
+	}
+	return &Runner{cfg: cfg}
+}
+
+// Outcome is the result of one attempt.
+type Outcome struct {
+	Attempt    int
+	RemotePath string
+	Events     int64
+	Bytes      int64
+	Err        error // nil when delivered
+	Class      string
+	Permanent  bool
+}
+
+// Delivered reports whether the attempt delivered the file.
+func (o Outcome) Delivered() bool { return o.Err == nil }
+
+// EventsSource is the Source of a run's file: the destination's events of the run's type and day.
+func (r *Runner) EventsSource(d Destination, run Run) (Source, error) {
+	t, err := events.LookupType(run.EventType)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, fn func([]byte) error) (int64, error) {
+		return events.Stream(ctx, r.cfg.Store.DB(), d.CompanyID, t, run.Window, fn)
+	}, nil
+}
+
+// Attempt makes one delivery attempt of run to d now and records it. next, when not nil, is
+// asked for the time of the following attempt should this one fail (nil from it: the run fails
+// for good). The returned error is about recording, not delivery: a failed delivery is an
+// Outcome with Err set.
+func (r *Runner) Attempt(ctx context.Context, d Destination, run Run, src Source, next func(Outcome) *time.Time) (Outcome, error) {
+	n, err := r.cfg.Store.beginAttempt(ctx, run.ID, r.cfg.Replica, r.cfg.Now())
+	if err != nil {
+		return Outcome{}, err
+	}
+	started := time.Now()
+	out := r.deliver(ctx, d, run, src)
+	out.Attempt = n
+	if out.Err != nil {
+		out.Class, out.Permanent = r.cfg.Classify(out.Err)
+	}
+
+	end := attemptEnd{Delivered: out.Err == nil, RemotePath: out.RemotePath, Events: out.Events, Bytes: out.Bytes,
+		Class: out.Class, Permanent: out.Permanent}
+	if out.Err != nil {
+		end.Err = out.Err.Error()
+		if next != nil {
+			end.Next = next(out)
+		}
+	}
+	// Record the outcome even when ctx was cancelled mid-attempt (shutdown): a bounded,
+	// independent context keeps the history true.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.cfg.Store.finishAttempt(rctx, run.ID, n, end, r.cfg.Now()); err != nil {
+		return out, err
+	}
+
+	attrs := []any{
+		slog.String("run", run.ID), slog.String("destination", d.ID), slog.String("company", d.CompanyID),
+		slog.String("event_type", run.EventType), slog.String("day", run.Day.String()), slog.String("kind", string(run.Kind)),
+		slog.Int("attempt", n), slog.Duration("duration", time.Since(started)),
+		slog.Int64("events", out.Events), slog.Int64("bytes", out.Bytes),
+	}
+	if out.Err != nil {
+		r.cfg.Logger.Warn("delivery failed", append(attrs, slog.String("error", out.Err.Error()),
+			slog.String("error_class", out.Class), slog.Bool("permanent", out.Permanent))...)
+	} else {
+		r.cfg.Logger.Info("delivered", append(attrs, slog.String("remote_path", out.RemotePath))...)
+	}
+	return out, nil
+}
+
+// errSinkGone stops the producer when the sink returned before reading everything.
+var errSinkGone = errors.New("delivery ended before the file was complete")
+
+// deliver streams src through the encoder into the sink. The producer writes into a pipe that
+// the sink reads: the file is never held whole in memory, and an error on either side ends the
+// other, so a short stream is never renamed into place.
+func (r *Runner) deliver(ctx context.Context, d Destination, run Run, src Source) Outcome {
+	t, err := events.LookupType(run.EventType)
+	if err != nil {
+		return Outcome{Err: err}
+	}
+	sink, err := r.cfg.Connect(ctx, d)
+	if err != nil {
+		return Outcome{Err: err}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	counter := &countingWriter{w: pw}
+	type produced struct {
+		events int64
+		err    error
+	}
+	done := make(chan produced, 1)
+	go func() {
+		enc, err := NewEncoder(run.Format, t, counter)
+		var n int64
+		if err == nil {
+			n, err = src(ctx, enc.Encode)
+			if err == nil {
+				err = enc.Close()
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("read events: %w", err)
+		}
+		pw.CloseWithError(err) // nil: the sink reads EOF
+		done <- produced{n, err}
+	}()
+
+	remote, putErr := sink.Put(ctx, run.FileName, pr)
+	pr.CloseWithError(errSinkGone)
+	cancel()
+	p := <-done
+	out := Outcome{RemotePath: remote, Events: p.events, Bytes: counter.n}
+	switch {
+	case p.err != nil && !errors.Is(p.err, errSinkGone):
+		out.Err = p.err
+	case putErr != nil:
+		out.Err = putErr
+	}
+	if out.Err != nil {
+		out.RemotePath = ""
+	}
+	return out
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
