@@ -463,7 +463,6 @@ func (a *attempt) opError(ctx context.Context, stage Stage, p string, err error)
 	return e
 }
 
-
 // sourceReader reads the caller's data, remembering its error so a failed
 // read is told apart from a failed upload, and stops once the attempt ends.
 type sourceReader struct {
