@@ -1,0 +1,32 @@
+# Targets document themselves: `make help`.
+GO ?= go
+PKGS := ./...
+
+.PHONY: help build test vet fmt-check bench bench-smoke bench-run demo
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/eventexport
+	$(GO) build -o bin/eventexport ./cmd/eventexport
+
+test: fmt-check vet ## check formatting, vet, and run every test with the race detector
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+fmt-check: ## fail when a file is not gofmt-formatted
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: ## run the Go benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+bench-smoke: ## compile and run every benchmark once, so they keep working
+	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
+
+bench-run: build ## whole-run benchmark: seed N events, deliver them over SFTP (N=1000000 by default)
+	$(GO) run ./cmd/eventexport-bench -events $${N:-1000000}
+
+demo: build ## deliver sample files to a local SFTP server in ./demo-sftp
+	./bin/eventexport demo

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export"
+)
+
+const destinationsUsage = `Usage:
+  eventexport destinations add --company UUID --url URL --format json|csv [--events courseComplete]
+                               [--private-key FILE] [--key-passphrase-file FILE] [--host-key PIN]
+                               [--name TEXT] [--start-date YYYY-MM-DD] [--legacy-crypto]
+  eventexport destinations list [--json]
+  eventexport destinations show ID [--json]
+  eventexport destinations disable ID
+  eventexport destinations enable ID
+`
+
+func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, destinationsUsage)
+		return &exitError{code: exitBadUsage}
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "add":
+		return destinationsAdd(ctx, rest, stdout, stderr, getenv)
+	case "list":
+		return destinationsList(ctx, rest, stdout, stderr, getenv)
+	case "show":
+		return destinationsShow(ctx, rest, stdout, stderr, getenv)
+	case "disable", "enable":
+		return destinationsSetEnabled(ctx, sub, rest, stdout, stderr, getenv)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, destinationsUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, destinationsUsage)
+	return badUsagef("unknown subcommand %q", sub)
+}
+
+func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("destinations add", stderr)
+	company := fs.String("company", "", "the company `UUID` whose events are delivered")
+	rawURL := fs.String("url", "", "sftp://user:password@host:port/path (user and password percent-encoded)")
+	format := fs.String("format", "", "file format: json or csv")
+	eventTypes := fs.String("events", events.CourseComplete.Name, "event types, comma-separated")
+	keyFile := fs.String("private-key", "", "`FILE` holding the SSH private key (OpenSSH or PEM)")
+	passFile := fs.String("key-passphrase-file", "", "`FILE` holding the private key's passphrase")
+	hostKey := fs.String("host-key", "", "pinned host key `PIN`: a SHA256:… fingerprint or a known_hosts line")
+	name := fs.String("name", "", "a name for people")
+	startDate := fs.String("start-date", "", "first day to deliver, YYYY-MM-DD (default: today; its file comes tonight)")
+	legacy := fs.Bool("legacy-crypto", false, "allow SHA-1-era SSH algorithms for an old server")
+	alertURL := fs.String("alert-url", "", "webhook `URL` alerted when this destination's delivery fails for good")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+
+	// Validate everything before anything is stored.
+	nd := export.NewDestination{Name: strings.TrimSpace(*name), AlertURL: strings.TrimSpace(*alertURL)}
+	if *company == "" {
+		return badUsagef("--company is required")
+	}
+	if nd.CompanyID, err = export.ParseUUID("--company", *company); err != nil {
+		return badUsage(err)
+	}
+	if *rawURL == "" {
+		return badUsagef("--url is required")
+	}
+	u, err := delivery.ParseURL(*rawURL)
+	if err != nil {
+		return badUsage(fmt.Errorf("--url: %w", err))
+	}
+	if *format == "" {
+		return badUsagef("--format is required: json or csv")
+	}
+	if nd.Format, err = export.ParseFormat(*format); err != nil {
+		return badUsage(fmt.Errorf("--format: %w", err))
+	}
+	types, err := events.ParseTypes(*eventTypes)
+	if err != nil {
+		return badUsage(fmt.Errorf("--events: %w", err))
+	}
+	for _, t := range types {
+		nd.EventTypes = append(nd.EventTypes, t.Name)
+	}
+	t := export.Target{Host: u.Host, Port: u.Port, User: u.User, Password: u.Password, BaseDir: u.Dir,
+		HostKey: strings.TrimSpace(*hostKey), LegacyCrypto: *legacy}
+	if *keyFile != "" {
+		if t.PrivateKey, err = os.ReadFile(*keyFile); err != nil {
+			return badUsage(fmt.Errorf("--private-key: %w", err))
+		}
+	}
+	if *passFile != "" {
+		p, err := os.ReadFile(*passFile)
+		if err != nil {
+			return badUsage(fmt.Errorf("--key-passphrase-file: %w", err))
+		}
+		t.Passphrase = []byte(strings.TrimRight(string(p), "\r\n"))
+	}
+	if len(t.PrivateKey) > 0 {
+		if err := delivery.ValidatePrivateKey(t.PrivateKey, t.Passphrase); err != nil {
+			return badUsage(fmt.Errorf("--private-key: %w", err))
+		}
+	}
+	if t.Password == "" && len(t.PrivateKey) == 0 {
+		return badUsagef("--url has no password and no --private-key was given: the server could not be logged in to")
+	}
+	if t.HostKey != "" {
+		if err := delivery.ValidateHostKeyPin(t.HostKey); err != nil {
+			return badUsage(fmt.Errorf("--host-key: %w", err))
+		}
+	}
+	nd.Target = t
+	if *startDate != "" {
+		if nd.StartDate, err = events.ParseDay(*startDate); err != nil {
+			return badUsage(fmt.Errorf("--start-date: %w", err))
+		}
+	} else {
+		nd.StartDate = events.DayOf(time.Now(), c.Location)
+	}
+	if (t.Password != "" || len(t.PrivateKey) > 0) && c.Sealer == nil {
+		return badUsage(c.SealerErr)
+	}
+
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	d, err := store.AddDestination(ctx, nd)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, d.ID)
+	if d.Target.HostKey == "" {
+		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (pass --host-key)\n", redactedURL(d))
+	}
+	return nil
+}
+
+// redactedURL shows where a destination delivers, without its password.
+func redactedURL(d export.Destination) string {
+	c := delivery.Config{Host: d.Target.Host, Port: d.Target.Port, User: d.Target.User, Dir: d.Dir()}
+	if d.Target.HasPassword {
+		c.Password = "redacted" // Redacted masks it; the real one is never read here
+	}
+	return c.Redacted()
+}
+
+// destinationView is what list and show print: never a secret.
+type destinationView struct {
+	ID            string    `json:"id"`
+	CompanyID     string    `json:"company_id"`
+	Name          string    `json:"name"`
+	URL           string    `json:"url"`
+	Host          string    `json:"host"`
+	Port          int       `json:"port"`
+	User          string    `json:"user"`
+	Path          string    `json:"path"`
+	Format        string    `json:"format"`
+	EventTypes    []string  `json:"event_types"`
+	Enabled       bool      `json:"enabled"`
+	StartDate     string    `json:"start_date"`
+	HostKey       string    `json:"host_key"`
+	HasPassword   bool      `json:"has_password"`
+	HasPrivateKey bool      `json:"has_private_key"`
+	LegacyCrypto  bool      `json:"legacy_crypto"`
+	TargetID      string    `json:"target_id"`
+	AlertURL      string    `json:"alert_url,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+func viewDestination(d export.Destination) destinationView {
+	return destinationView{
+		ID: d.ID, CompanyID: d.CompanyID, Name: d.Name, URL: redactedURL(d), Host: d.Target.Host,
+		Port: d.Target.Port, User: d.Target.User, Path: d.Dir(), Format: string(d.Format),
+		EventTypes: d.EventTypes, Enabled: d.Enabled, StartDate: d.StartDate.String(),
+		HostKey: d.Target.HostKey, HasPassword: d.Target.HasPassword, HasPrivateKey: d.Target.HasKey,
+		LegacyCrypto: d.Target.LegacyCrypto, TargetID: d.Target.ID, AlertURL: d.AlertURL, CreatedAt: d.CreatedAt,
+	}
+}
+
+func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("destinations list", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	ds, err := store.Destinations(ctx)
+	if err != nil {
+		return err
+	}
+	views := make([]destinationView, 0, len(ds))
+	for _, d := range ds {
+		views = append(views, viewDestination(d))
+	}
+	if *asJSON {
+		return writeJSON(stdout, views)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCOMPANY\tNAME\tFORMAT\tEVENTS\tENABLED\tURL")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", v.ID, v.CompanyID, v.Name, v.Format,
+			strings.Join(v.EventTypes, ","), v.Enabled, v.URL)
+	}
+	return tw.Flush()
+}
+
+func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("destinations show", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	d, err := loadDestination(ctx, store, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	v := viewDestination(d)
+	if *asJSON {
+		return writeJSON(stdout, v)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	hostKey := v.HostKey
+	if hostKey == "" {
+		hostKey = "(none pinned)"
+	}
+	auth := []string{}
+	if v.HasPassword {
+		auth = append(auth, "password")
+	}
+	if v.HasPrivateKey {
+		auth = append(auth, "private key")
+	}
+	for _, kv := range [][2]string{
+		{"id", v.ID}, {"name", v.Name}, {"company", v.CompanyID}, {"url", v.URL},
+		{"format", v.Format}, {"events", strings.Join(v.EventTypes, ", ")},
+		{"enabled", fmt.Sprint(v.Enabled)}, {"start date", v.StartDate}, {"host key", hostKey},
+		{"auth", strings.Join(auth, " + ")}, {"legacy crypto", fmt.Sprint(v.LegacyCrypto)},
+		{"created", v.CreatedAt.UTC().Format(time.RFC3339)},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+	}
+	return tw.Flush()
+}
+
+func destinationsSetEnabled(ctx context.Context, sub string, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("destinations "+sub, stderr)
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	id := fs.Arg(0)
+	if err := store.SetDestinationEnabled(ctx, id, sub == "enable"); err != nil {
+		if errors.Is(err, export.ErrNotFound) {
+			return badUsagef("no destination with id %q", id)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "destination %s %sd\n", id, sub)
+	return nil
+}
+
+// loadDestination reads a destination named on the command line; an unknown one is bad usage.
+func loadDestination(ctx context.Context, store *export.Store, id string) (export.Destination, error) {
+	d, err := store.Destination(ctx, strings.TrimSpace(id))
+	if errors.Is(err, export.ErrNotFound) {
+		return d, badUsagef("no destination with id %q", id)
+	}
+	return d, err
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

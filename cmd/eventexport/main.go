@@ -1,0 +1,101 @@
+// Command eventexport delivers a platform's events to its customers every night as files on
+// the customers' own SFTP servers.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	_ "time/tzdata" // zone names work on hosts without a zoneinfo database
+)
+
+// Exit codes: delivered (0), delivery failed (1), bad usage or configuration (2).
+const (
+	exitOK       = 0
+	exitFailed   = 1
+	exitBadUsage = 2
+)
+
+const usage = `eventexport delivers each night's events to customers' SFTP servers.
+
+Usage:
+  eventexport migrate                         apply database migrations
+  eventexport destinations add|list|show|disable
+  eventexport run --destination ID --date YYYY-MM-DD
+  eventexport demo                            deliver sample files to a local SFTP server
+
+Run "eventexport COMMAND -h" for a command's flags. Configuration comes from the environment;
+see README.md.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// env reads one environment variable; tests pass their own.
+type env func(string) string
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitBadUsage
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, env) error{
+		"migrate":      cmdMigrate,
+		"destinations": cmdDestinations,
+		"run":          cmdRun,
+		"demo":         cmdDemo,
+	}
+	name, rest := args[0], args[1:]
+	if name == "help" || name == "-h" || name == "--help" {
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	cmd, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(stderr, "eventexport: unknown command %q\n\n%s", name, usage)
+		return exitBadUsage
+	}
+	err := cmd(ctx, rest, stdout, stderr, getenv)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "eventexport %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "eventexport %s: %v\n", name, err)
+	return exitFailed
+}
+
+// exitError carries the exit code of a failed command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// badUsage marks err as bad usage or configuration: exit code 2.
+func badUsage(err error) error { return &exitError{code: exitBadUsage, err: err} }
+
+func badUsagef(format string, args ...any) error { return badUsage(fmt.Errorf(format, args...)) }

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("run", stderr)
+	destID := fs.String("destination", "", "destination `ID`")
+	date := fs.String("date", "", "the day to export, `YYYY-MM-DD`, in the instance time zone")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if *destID == "" {
+		return badUsagef("--destination is required")
+	}
+	if *date == "" {
+		return badUsagef("--date is required (YYYY-MM-DD)")
+	}
+	day, err := events.ParseDay(*date)
+	if err != nil {
+		return badUsage(fmt.Errorf("--date: %w", err))
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	d, err := loadDestination(ctx, store, *destID)
+	if err != nil {
+		return err
+	}
+	// Open the secrets and check the event types before any run is recorded: a configuration
+	// problem changes nothing.
+	if err := store.OpenSecrets(&d.Target); err != nil {
+		return badUsage(err)
+	}
+	var types []events.Type
+	for _, name := range d.EventTypes {
+		t, err := events.LookupType(name)
+		if err != nil {
+			return badUsage(fmt.Errorf("destination %s: %w", d.ID, err))
+		}
+		types = append(types, t)
+	}
+
+	runner := newRunner(c, store, newLogger(stderr))
+	failed := 0
+	for _, t := range types {
+		r, err := store.CreateRun(ctx, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindManual,
+			Location: c.Location, Now: time.Now()})
+		if err != nil {
+			return err
+		}
+		src, err := runner.EventsSource(d, r)
+		if err != nil {
+			return err
+		}
+		out, err := runner.Attempt(ctx, d, r, src, nil)
+		if err != nil {
+			return err
+		}
+		if out.Err != nil {
+			failed++
+			fmt.Fprintf(stderr, "%s %s: delivery failed: %v\n", t.Name, day, out.Err)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s\t%d events\t%d bytes\n", out.RemotePath, out.Events, out.Bytes)
+	}
+	if failed > 0 {
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+// newRunner wires the export runner to SFTP delivery.
+func newRunner(c config, store *export.Store, logger *slog.Logger) *export.Runner {
+	hostname, _ := os.Hostname()
+	return export.NewRunner(export.RunnerConfig{
+		Store:    store,
+		Location: c.Location,
+		Logger:   logger,
+		Replica:  fmt.Sprintf("%s/%d", hostname, os.Getpid()),
+		Classify: classify,
+		Connect: func(ctx context.Context, d export.Destination) (export.Sink, error) {
+			if err := store.OpenSecrets(&d.Target); err != nil {
+				return nil, err
+			}
+			return delivery.New(targetConfig(c, d)), nil
+		},
+	})
+}
+
+var _ export.Sink = (*delivery.Target)(nil)
+
+// targetConfig is the delivery configuration of a destination whose secrets are open.
+func targetConfig(c config, d export.Destination) delivery.Config {
+	return delivery.Config{
+		Host: d.Target.Host, Port: d.Target.Port, User: d.Target.User, Password: d.Target.Password,
+		PrivateKey: d.Target.PrivateKey, Passphrase: d.Target.Passphrase, HostKey: d.Target.HostKey,
+		Dir: d.Dir(), LegacyCrypto: d.Target.LegacyCrypto, SourceAddr: c.SourceAddr,
+		ConnectTimeout: c.ConnectTimeout, AttemptTimeout: c.AttemptTimeout,
+	}
+}
+
+// classify names a delivery error's class and whether retrying can help.
+func classify(err error) (string, bool) {
+	var de *delivery.Error
+	if errors.As(err, &de) {
+		return string(de.Class), delivery.IsPermanent(err)
+	}
+	if strings.HasPrefix(err.Error(), "read events") {
+		return "database", false
+	}
+	return "other", false
+}
+
+// newLogger logs text lines to w: the CLI's diagnostics go to stderr.
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
