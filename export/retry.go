@@ -44,8 +44,6 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	switch {
 	case p.Jitter == 0:
 		p.Jitter = d.Jitter
-	case p.Jitter < 0:
-		p.Jitter = 0
 	case p.Jitter >= 1:
 		p.Jitter = 0.99
 	}
@@ -74,7 +72,7 @@ func (p RetryPolicy) Interval(n int) time.Duration {
 func (p RetryPolicy) Delay(n int) time.Duration {
 	p = p.withDefaults()
 	d := p.Interval(n)
-	if p.Jitter == 0 {
+	if p.Jitter < 0 {
 		return d
 	}
 	f := 1 + p.Jitter*(2*p.Rand()-1)
