@@ -77,7 +77,7 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.what())
-	if e.Err != nil && e.Class != ClassSource {
+	if e.Err != nil && e.Class != ClassSource && e.Class != ClassHostKeyUnknown && e.Class != ClassHostKeyMismatch {
 		b.WriteString(" (")
 		b.WriteString(e.Err.Error())
 		b.WriteString(")")
@@ -119,6 +119,12 @@ func (e *Error) what() string {
 	case ClassHostKeyMismatch:
 		return fmt.Sprintf("HOST KEY MISMATCH at %s: the server presented %s, which does not match the pinned host key", e.server(), e.Presented)
 	case ClassPermission:
+		switch e.Stage {
+		case StageUpload:
+			return fmt.Sprintf("permission denied at %s: could not create a file in %s", e.server(), e.pathOrDir())
+		case StageRename:
+			return fmt.Sprintf("permission denied at %s: could not rename the uploaded file to %s", e.server(), e.pathOrDir())
+		}
 		return fmt.Sprintf("permission denied at %s during %s of %s", e.server(), e.Stage, e.pathOrDir())
 	case ClassNoSuchDir:
 		return fmt.Sprintf("the remote directory %s does not exist at %s and could not be created", e.pathOrDir(), e.server())

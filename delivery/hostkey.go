@@ -281,7 +281,9 @@ func (c *hostKeyChecker) algorithms(exclude []string) []string {
 			types = append(types, p.key.Type())
 		}
 	}
-	if anyType {
+	if anyType || len(types) == 0 {
+		// No pinned key type applies to this host: offer all, to learn
+		// which key the server presents.
 		types = append(types, hostKeyTypes...)
 	}
 	var algos []string

@@ -257,22 +257,26 @@ func (a *attempt) connect(ctx context.Context) (*session, error) {
 	}
 	var tried []string
 	var firstMismatch *Error
+	var firstKey ssh.PublicKey
 	for {
 		s, err := a.dial(connectCtx, checker, tried)
+		presented := checker.presentedKey()
 		var e *Error
-		if err == nil || !errors.As(err, &e) || e.Class != ClassHostKeyMismatch || checker.presentedKey() == nil {
-			if err != nil && firstMismatch != nil && e != nil && e.Class == ClassIncompatible {
-				// No other key type left to try: report the key the
-				// server presented first.
-				err = firstMismatch
+		if err == nil || !errors.As(err, &e) || e.Class != ClassHostKeyMismatch || presented == nil {
+			if err != nil && firstMismatch != nil {
+				// No other key type matched: report the key the server
+				// presented first, which it prefers.
+				err, presented = firstMismatch, firstKey
 			}
+			a.t.setPresented(presented)
 			return s, err
 		}
 		if firstMismatch == nil {
-			firstMismatch = e
+			firstMismatch, firstKey = e, presented
 		}
-		tried = append(tried, checker.presentedKey().Type())
+		tried = append(tried, presented.Type())
 		if !checker.canProbe(tried) {
+			a.t.setPresented(firstKey)
 			return nil, firstMismatch
 		}
 	}
@@ -314,7 +318,6 @@ func (a *attempt) dial(ctx context.Context, checker *hostKeyChecker, exclude []s
 		HostKeyAlgorithms: algos,
 		HostKeyCallback: func(host string, remote net.Addr, key ssh.PublicKey) error {
 			err := checker.check(host, remote, key)
-			a.t.setPresented(key)
 			if err == nil {
 				a.setStage(StageAuth)
 			}
@@ -531,7 +534,7 @@ func (a *attempt) openTemp(c *sftp.Client, dir, tmp string) (*sftp.File, error) 
 		return f, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) || a.ctx.Err() != nil {
-		return nil, a.opError(a.ctx, StageUpload, tmp, err)
+		return nil, a.opError(a.ctx, StageUpload, dir, err)
 	}
 	if dir == "" || dir == "/" || dir == "." {
 		return nil, &Error{Class: ClassNoSuchDir, Stage: StageUpload, Addr: a.cfg.Addr(), Path: dir, Err: err}
@@ -544,7 +547,7 @@ func (a *attempt) openTemp(c *sftp.Client, dir, tmp string) (*sftp.File, error) 
 		return f, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, a.opError(a.ctx, StageUpload, tmp, err)
+		return nil, a.opError(a.ctx, StageUpload, dir, err)
 	}
 	e := &Error{Class: ClassNoSuchDir, Stage: StageMkdir, Addr: a.cfg.Addr(), Path: dir, Err: cmpErr(mkErr, err)}
 	if a.ctx.Err() != nil {

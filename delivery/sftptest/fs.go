@@ -54,6 +54,9 @@ func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 
 func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	pf := r.Pflags()
+	if _, err := os.Stat(filepath.Dir(h.local(r.Filepath))); err != nil {
+		return nil, err
+	}
 	if err := h.writable(path.Dir(r.Filepath)); err != nil {
 		return nil, err
 	}
@@ -125,6 +128,9 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 		}
 		return os.Remove(h.local(r.Filepath))
 	case "Mkdir":
+		if _, err := os.Stat(filepath.Dir(h.local(r.Filepath))); err != nil {
+			return err
+		}
 		if err := h.writable(path.Dir(r.Filepath)); err != nil {
 			return err
 		}
