@@ -77,7 +77,13 @@ type Error struct {
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.what())
-	if e.Err != nil && e.Class != ClassSource && e.Class != ClassHostKeyUnknown && e.Class != ClassHostKeyMismatch {
+	switch e.Class {
+	case ClassSource, ClassHostKeyUnknown, ClassHostKeyMismatch, ClassTimeout, ClassCanceled:
+		// The underlying error adds nothing a reader needs.
+	default:
+		if e.Err == nil {
+			break
+		}
 		b.WriteString(" (")
 		b.WriteString(e.Err.Error())
 		b.WriteString(")")

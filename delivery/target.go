@@ -506,6 +506,9 @@ func (a *attempt) upload(c *sftp.Client, src *sourceReader) (string, error) {
 	if cerr := f.Close(); err == nil && src.err == nil {
 		err = cerr
 	}
+	if a.ctx.Err() != nil {
+		return "", a.interrupted(a.ctx, StageUpload)
+	}
 	if src.err != nil {
 		a.remove(c, tmp)
 		return "", &Error{Class: ClassSource, Stage: StageUpload, Addr: a.cfg.Addr(), Path: final, Err: src.err}

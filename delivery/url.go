@@ -263,7 +263,7 @@ func escape(s string, keepSlash bool) string {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || (keepSlash && c == '/') {
+			c == '-' || c == '.' || c == '_' || (keepSlash && (c == '/' || c == '~')) {
 			b.WriteByte(c)
 			continue
 		}
