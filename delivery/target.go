@@ -536,6 +536,15 @@ func (a *attempt) openTemp(c *sftp.Client, dir, tmp string) (*sftp.File, error) 
 	if err == nil {
 		return f, nil
 	}
+	if errors.Is(err, os.ErrPermission) && a.ctx.Err() == nil {
+		// A temporary file left behind may belong to another account:
+		// remove it and try once more.
+		if c.Remove(tmp) == nil {
+			if f, err2 := c.OpenFile(tmp, flags); err2 == nil {
+				return f, nil
+			}
+		}
+	}
 	if !errors.Is(err, os.ErrNotExist) || a.ctx.Err() != nil {
 		return nil, a.opError(a.ctx, StageUpload, dir, err)
 	}
