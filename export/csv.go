@@ -133,11 +133,13 @@ func (e *csvEncoder) writeRow(fields []string) error {
 	return err
 }
 
-// needsQuotes reports whether f must be quoted: it holds a comma, a quote or a line break.
+// special marks the bytes that make a field need quotes: a comma, a quote or a line break.
+var special = [256]bool{',': true, '"': true, '\r': true, '\n': true}
+
+// needsQuotes reports whether f must be quoted.
 func needsQuotes(f string) bool {
 	for i := 0; i < len(f); i++ {
-		switch f[i] {
-		case ',', '"', '\r', '\n':
+		if special[f[i]] {
 			return true
 		}
 	}
