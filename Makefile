@@ -26,7 +26,7 @@ bench-smoke: ## compile and run every benchmark once, so they keep working
 	$(GO) test -run '^$$' -bench . -benchtime 1x $(PKGS)
 
 bench-run: build ## whole-run benchmark: seed N events, deliver them over SFTP (N=1000000 by default)
-	$(GO) run ./cmd/eventexport-bench -events $${N:-1000000}
+	$(GO) run ./cmd/eventexport-bench -events $${N:-1000000} -baseline -bin bin/eventexport
 
 demo: build ## deliver sample files to a local SFTP server in ./demo-sftp
 	./bin/eventexport demo
