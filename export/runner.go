@@ -174,7 +174,8 @@ func (r *Runner) deliver(ctx context.Context, d Destination, run Run, src Source
 	p := <-done
 	out := Outcome{RemotePath: remote, Events: p.events, Bytes: counter.n}
 	switch {
-	case p.err != nil && !errors.Is(p.err, errSinkGone):
+	// A producer cancelled because the sink failed first reports the sink's error.
+	case p.err != nil && !errors.Is(p.err, errSinkGone) && !(putErr != nil && errors.Is(p.err, context.Canceled)):
 		out.Err = p.err
 	case putErr != nil:
 		out.Err = putErr

@@ -27,6 +27,9 @@ Usage:
   eventexport migrate                         apply database migrations
   eventexport destinations add|list|show|disable
   eventexport run --destination ID --date YYYY-MM-DD
+  eventexport serve                           run the nightly exports and retries until SIGTERM
+  eventexport resend --destination ID --from YYYY-MM-DD [--to YYYY-MM-DD]
+  eventexport runs list|show                  the history of runs and their attempts
   eventexport demo                            deliver sample files to a local SFTP server
 
 Run "eventexport COMMAND -h" for a command's flags. Configuration comes from the environment;
@@ -53,6 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 		"migrate":      cmdMigrate,
 		"destinations": cmdDestinations,
 		"run":          cmdRun,
+		"serve":        cmdServe,
+		"resend":       cmdResend,
+		"runs":         cmdRuns,
 		"demo":         cmdDemo,
 	}
 	name, rest := args[0], args[1:]

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export"
+)
+
+// maxResendDays is the longest range one re-send may cover: a year.
+const maxResendDays = 365
+
+func cmdResend(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("resend", stderr)
+	destID := fs.String("destination", "", "destination `ID`")
+	from := fs.String("from", "", "first day to re-send, `YYYY-MM-DD`, in the instance time zone")
+	to := fs.String("to", "", "last day to re-send, `YYYY-MM-DD` (default: --from)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: eventexport resend --destination ID --from YYYY-MM-DD [--to YYYY-MM-DD]\n\n"+
+			"Queues a new file of each day and event type of the destination; \"eventexport serve\" delivers them\n"+
+			"with the usual retries. Prints the ids of the queued runs.")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	if *destID == "" {
+		return badUsagef("--destination is required")
+	}
+	if *from == "" {
+		return badUsagef("--from is required (YYYY-MM-DD)")
+	}
+	first, err := events.ParseDay(*from)
+	if err != nil {
+		return badUsage(fmt.Errorf("--from: %w", err))
+	}
+	last := first
+	if *to != "" {
+		if last, err = events.ParseDay(*to); err != nil {
+			return badUsage(fmt.Errorf("--to: %w", err))
+		}
+	}
+	if last.Before(first) {
+		return badUsagef("--to %s is before --from %s", last, first)
+	}
+	days := []events.Day{}
+	for d := first; !last.Before(d); d = d.AddDays(1) {
+		if len(days) == maxResendDays {
+			return badUsagef("%s to %s is more than %d days: re-send at most a year at a time", first, last, maxResendDays)
+		}
+		days = append(days, d)
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	d, err := loadDestination(ctx, store, *destID)
+	if err != nil {
+		return err
+	}
+	var types []events.Type
+	for _, name := range d.EventTypes {
+		t, err := events.LookupType(name)
+		if err != nil {
+			return badUsage(fmt.Errorf("destination %s: %w", d.ID, err))
+		}
+		types = append(types, t)
+	}
+
+	now := time.Now()
+	var nrs []export.NewRun
+	for _, day := range days {
+		for _, t := range types {
+			nrs = append(nrs, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindResend,
+				Location: c.Location, Now: now, NextAttempt: &now})
+		}
+	}
+	ids, err := store.QueueRuns(ctx, nrs)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		fmt.Fprintln(stdout, id)
+	}
+	today := events.DayOf(now, c.Location)
+	if !last.Before(today) {
+		fmt.Fprintf(stderr, "note: %s is not over yet in %s: its file holds the events so far\n", last, c.Location)
+	}
+	if !d.Enabled {
+		fmt.Fprintf(stderr, "note: destination %s is disabled; the re-send is delivered anyway\n", d.ID)
+	}
+	fmt.Fprintf(stderr, "queued %d run(s); \"eventexport serve\" delivers them\n", len(ids))
+	return nil
+}
