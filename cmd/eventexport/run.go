@@ -90,6 +90,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 
 // newRunner wires the export runner to SFTP delivery.
 func newRunner(c config, store *export.Store, logger *slog.Logger) *export.Runner {
+	return newRunnerWith(c, store, logger, nil)
+}
+
+// newRunnerWith is newRunner with a hook that sees, and may adjust, each delivery target's
+// configuration before it connects, and gets the target it made.
+func newRunnerWith(c config, store *export.Store, logger *slog.Logger, hook func(*delivery.Config) func(*delivery.Target)) *export.Runner {
 	hostname, _ := os.Hostname()
 	return export.NewRunner(export.RunnerConfig{
 		Store:    store,
@@ -101,7 +107,16 @@ func newRunner(c config, store *export.Store, logger *slog.Logger) *export.Runne
 			if err := store.OpenSecrets(&d.Target); err != nil {
 				return nil, err
 			}
-			return delivery.New(targetConfig(c, d)), nil
+			cfg := targetConfig(c, d)
+			var made func(*delivery.Target)
+			if hook != nil {
+				made = hook(&cfg)
+			}
+			t := delivery.New(cfg)
+			if made != nil {
+				made(t)
+			}
+			return t, nil
 		},
 	})
 }
