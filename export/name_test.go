@@ -8,12 +8,18 @@ import (
 	"time"
 
 	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/events/eventstest"
 	"github.com/eventexport/eventexport/export"
 )
 
 var namePattern = regexp.MustCompile(`^courseCompletion-(\d+)_(\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d)-([0-9a-z]{7})\.(json|csv)$`)
 
+// TestFileName checks names in processes of several local time zones: the creation time is
+// written in UTC whatever the zone.
 func TestFileName(t *testing.T) {
+	if !eventstest.InTimeZones(t, "UTC", "Asia/Kolkata", "Pacific/Pago_Pago") {
+		return
+	}
 	ny, err := time.LoadLocation("America/New_York")
 	if err != nil {
 		t.Fatal(err)
@@ -46,24 +52,18 @@ func TestFileName(t *testing.T) {
 			unix:     "1793505600", utc: "2026-11-02T07-00-00", ext: "json",
 		},
 	}
-	saved := time.Local
-	t.Cleanup(func() { time.Local = saved })
 	for _, tt := range tests {
-		// The UTC part does not depend on the process's time zone.
-		for _, local := range []string{"UTC", "Asia/Kolkata", "Pacific/Pago_Pago"} {
-			time.Local, _ = time.LoadLocation(local)
-			for _, created := range []time.Time{tt.created, tt.created.Local(), tt.created.UTC()} {
-				name := export.FileName(events.CourseComplete, tt.format, tt.dayStart, created)
-				m := namePattern.FindStringSubmatch(name)
-				if m == nil {
-					t.Fatalf("%s: FileName = %q, does not match %s", tt.name, name, namePattern)
-				}
-				if m[1] != tt.unix || m[2] != tt.utc || m[4] != tt.ext {
-					t.Errorf("%s (time.Local %s): FileName = %q, want day start %s, created %s, extension %s", tt.name, local, name, tt.unix, tt.utc, tt.ext)
-				}
-				if test := export.TestFileName(events.CourseComplete, tt.format, tt.dayStart, created); !strings.HasPrefix(test, "test-") || !namePattern.MatchString(strings.TrimPrefix(test, "test-")) {
-					t.Errorf("%s: TestFileName = %q, want test- and a file name", tt.name, test)
-				}
+		for _, created := range []time.Time{tt.created, tt.created.Local(), tt.created.UTC()} {
+			name := export.FileName(events.CourseComplete, tt.format, tt.dayStart, created)
+			m := namePattern.FindStringSubmatch(name)
+			if m == nil {
+				t.Fatalf("%s: FileName = %q, does not match %s", tt.name, name, namePattern)
+			}
+			if m[1] != tt.unix || m[2] != tt.utc || m[4] != tt.ext {
+				t.Errorf("%s: FileName = %q, want day start %s, created %s, extension %s", tt.name, name, tt.unix, tt.utc, tt.ext)
+			}
+			if test := export.TestFileName(events.CourseComplete, tt.format, tt.dayStart, created); !strings.HasPrefix(test, "test-") || !namePattern.MatchString(strings.TrimPrefix(test, "test-")) {
+				t.Errorf("%s: TestFileName = %q, want test- and a file name", tt.name, test)
 			}
 		}
 	}
