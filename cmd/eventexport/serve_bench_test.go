@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/eventexport/eventexport/delivery/sftptest"
+	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/events/eventstest"
+	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/migrations/pgtest"
+)
+
+// queryCounter counts the statements a pool sends.
+type queryCounter struct{ n atomic.Int64 }
+
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	q.n.Add(1)
+	return ctx
+}
+
+func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func benchEnv(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkNight plans and delivers one night: EVENTEXPORT_BENCH_DESTINATIONS destinations
+// (default 50; the target size is 2000) of EVENTEXPORT_BENCH_EVENTS events each (default 100)
+// into one local SFTP server, as "serve" does, with EVENTEXPORT_BENCH_CONCURRENCY attempts at
+// once (default 8). It reports the night's wall time and the database statements per run.
+func BenchmarkNight(b *testing.B) {
+	nDest := benchEnv("EVENTEXPORT_BENCH_DESTINATIONS", 50)
+	nEvents := benchEnv("EVENTEXPORT_BENCH_EVENTS", 100)
+	concurrency := benchEnv("EVENTEXPORT_BENCH_CONCURRENCY", 8)
+	ctx := context.Background()
+	db := pgtest.New(b)
+	srv := sftptest.NewServer(b, sftptest.Options{User: "bench", Password: "bench"})
+	loc := newYorkZone()
+
+	counter := &queryCounter{}
+	pcfg, err := pgxpool.ParseConfig(db.URL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pcfg.ConnConfig.Tracer = counter
+	pcfg.MaxConns = int32(max(4, concurrency+2))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	key := make([]byte, 32)
+	sealer, err := export.NewSealer(key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := export.NewStore(pool, sealer, nil)
+
+	night := events.DayBefore(time.Now(), loc)
+	w := night.Window(loc)
+	var evs []events.Event
+	for range nDest {
+		company := uuid.NewString()
+		_, err := store.AddDestination(ctx, export.NewDestination{
+			CompanyID: company, Format: export.FormatJSON, EventTypes: []string{events.CourseComplete.Name}, StartDate: night,
+			Target: export.Target{Host: srv.Host(), Port: srv.Port(), User: "bench", Password: "bench", HostKey: srv.HostKeyPin(), BaseDir: "/night"},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		step := w.Duration() / time.Duration(nEvents+1)
+		for i := range nEvents {
+			id := uuid.NewString()
+			evs = append(evs, events.Event{ID: id, CompanyID: company, Type: events.CourseComplete.Name,
+				OccurredAt: w.Start.Add(time.Duration(i+1) * step), Payload: eventstest.CourseCompletePayload(i, id, company)})
+		}
+		if len(evs) >= 20_000 {
+			eventstest.Insert(b, db.Pool, evs...)
+			evs = evs[:0]
+		}
+	}
+	if len(evs) > 0 {
+		eventstest.Insert(b, db.Pool, evs...)
+	}
+	if _, err := db.Pool.Exec(ctx, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+
+	c := config{Location: loc, ConnectTimeout: 60 * time.Second, AttemptTimeout: 5 * time.Minute}
+	logger := newLogger(os.Stderr)
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		if _, err := db.Pool.Exec(ctx, "DELETE FROM runs"); err != nil {
+			b.Fatal(err)
+		}
+		before := counter.n.Load()
+		b.StartTimer()
+
+		began := time.Now()
+		planner := export.NewPlanner(export.PlannerConfig{Store: store, Location: loc, CatchUpDays: 1, Logger: logger})
+		worker := export.NewWorker(export.WorkerConfig{Store: store, Runner: newRunner(c, store, logger),
+			Retry: export.DefaultRetryPolicy(), Concurrency: concurrency, Poll: 100 * time.Millisecond,
+			AttemptTimeout: c.AttemptTimeout, Replica: "bench", Logger: logger})
+		plan, err := planner.Plan(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if plan.Created != int64(nDest) {
+			b.Fatalf("planned %d runs, want %d", plan.Created, nDest)
+		}
+		worker.Start()
+		for {
+			var delivered, failed int
+			err := db.Pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'delivered'),
+				count(*) FILTER (WHERE status = 'failed' OR attempts > 1) FROM runs`).Scan(&delivered, &failed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if failed > 0 {
+				b.Fatalf("%d runs failed an attempt", failed)
+			}
+			if delivered == nDest {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		took := time.Since(began)
+		b.StopTimer()
+		stop, cancel := context.WithTimeout(ctx, 10*time.Second)
+		worker.Stop(stop)
+		cancel()
+		queries := counter.n.Load() - before
+		b.ReportMetric(took.Seconds(), "s/night")
+		b.ReportMetric(float64(queries)/float64(nDest), "queries/run")
+		b.ReportMetric(float64(nDest)/took.Seconds(), "runs/s")
+		b.Logf("night of %d destinations × %d events: %s, %d statements (%.1f per run), concurrency %d",
+			nDest, nEvents, took.Round(time.Millisecond), queries, float64(queries)/float64(nDest), concurrency)
+	}
+}
