@@ -189,6 +189,7 @@ func seedLarge(t *testing.T, db *pgtest.DB) (string, events.Window, int) {
 }
 
 func TestStreamStopsOnCallbackError(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	company, w, _ := seedLarge(t, db)
 	errFull := errors.New("disk full")
@@ -212,6 +213,7 @@ func TestStreamStopsOnCallbackError(t *testing.T) {
 }
 
 func TestStreamReportsContextCancelledMidStream(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	company, w, total := seedLarge(t, db)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -230,6 +232,7 @@ func TestStreamReportsContextCancelledMidStream(t *testing.T) {
 }
 
 func TestStreamReportsLostConnectionMidStream(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	company, w, total := seedLarge(t, db)
 	ctx := context.Background()
@@ -257,6 +260,7 @@ func TestStreamReportsLostConnectionMidStream(t *testing.T) {
 }
 
 func TestStreamReportsTimeout(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	company, w, total := seedLarge(t, db)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)

@@ -1,6 +1,7 @@
 package eventstest
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"regexp"
@@ -21,11 +22,20 @@ func InTimeZones(t *testing.T, zones ...string) bool {
 		checkLocal(t, os.Getenv("TZ"))
 		return true
 	}
-	for _, zone := range zones {
+	cmds := make([]*exec.Cmd, len(zones))
+	outs := make([]bytes.Buffer, len(zones))
+	for i, zone := range zones {
 		cmd := exec.Command(os.Args[0], "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
 		cmd.Env = append(os.Environ(), "TZ="+zone, childZoneEnv+"=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("with TZ=%s: %v\n%s", zone, err, out)
+		cmd.Stdout, cmd.Stderr = &outs[i], &outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("with TZ=%s: %v", zone, err)
+		}
+		cmds[i] = cmd
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("with TZ=%s: %v\n%s", zones[i], err, outs[i].String())
 		}
 	}
 	return false
