@@ -604,3 +604,42 @@ func TestServeSIGTERMDuringUploadExitsWithinGrace(t *testing.T) {
 		t.Errorf("attempts after the restart: %+v", as)
 	}
 }
+
+// A replica that dies mid-attempt loses its lease: another replica takes the run once the
+// lease has expired, marks the cut-short attempt abandoned and attempts the run again.
+func TestServeReplicaDyingMidAttemptLosesTheLease(t *testing.T) {
+	f := newFixture(t)
+	stalled := sftptest.NewServer(t, sftptest.Options{User: "acme", Password: "pw", Faults: sftptest.Faults{StallWritesAfter: 1000}})
+	out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", stalled.URL("/inbox"),
+		"--format", "json", "--host-key", stalled.HostKeyPin(), "--start-date", yesterday().String())
+	if code != 0 {
+		t.Fatalf("add: %s", errOut)
+	}
+	dest := strings.TrimSpace(out)
+	eventstest.Generate(t, f.db.Pool, f.company, yesterday().Window(newYorkZone()), 500)
+	env := append(append([]string{}, f.env...), "EVENTEXPORT_ATTEMPT_TIMEOUT=3s", "EVENTEXPORT_LEASE_MARGIN=1s")
+
+	a := startServe(t, env)
+	eventually(t, 20*time.Second, "an upload in progress", func() bool {
+		r := f.runs(t, dest)
+		return len(r) == 1 && r[0].Status == "running" && r[0].Attempts == 1
+	})
+	var leaseEnd time.Time
+	if err := f.db.Pool.QueryRow(context.Background(), `SELECT lease_expires_at FROM runs`).Scan(&leaseEnd); err != nil {
+		t.Fatal(err)
+	}
+	a.stop(t, syscall.SIGKILL, 5*time.Second)
+	b := startServe(t, env)
+	eventually(t, 20*time.Second, "another replica attempting the run", func() bool { return f.runs(t, dest)[0].Attempts == 2 })
+	b.stop(t, syscall.SIGTERM, 10*time.Second)
+	as := f.attempts(t, f.runs(t, dest)[0].ID)
+	if len(as) < 2 || as[0].Outcome != "abandoned" || !strings.Contains(as[0].Error, "lease") {
+		t.Fatalf("attempts %+v; want the first abandoned for its expired lease", as)
+	}
+	if as[1].Started.Before(leaseEnd) {
+		t.Errorf("attempt 2 started at %s, before the first one's lease expired at %s", as[1].Started, leaseEnd)
+	}
+	if as[0].Replica == as[1].Replica {
+		t.Errorf("both attempts by %s; want another replica", as[0].Replica)
+	}
+}
