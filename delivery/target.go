@@ -212,17 +212,35 @@ func (a *attempt) stage() Stage {
 	return a.curStage
 }
 
-// session is an established SFTP session.
+// session is an established SFTP session, and the extra sessions a large
+// upload opens on the same connection.
 type session struct {
 	conn net.Conn
 	ssh  *ssh.Client
 	sftp *sftp.Client
 	stop func() bool // stops closing conn when the attempt ends
+
+	openers sync.WaitGroup // goroutines opening extra sessions
+	mu      sync.Mutex
+	extra   []*sftp.Client
 }
 
+func (s *session) addClient(c *sftp.Client) {
+	s.mu.Lock()
+	s.extra = append(s.extra, c)
+	s.mu.Unlock()
+}
+
+// Close closes the connection first: everything has been answered by
+// then, and waiting for the server to close each session costs a round
+// trip for nothing.
 func (s *session) Close() {
-	s.sftp.Close()
 	s.ssh.Close()
+	s.sftp.Close()
+	s.openers.Wait()
+	for _, c := range s.extra {
+		c.Close()
+	}
 	s.stop()
 }
 
@@ -234,7 +252,7 @@ func (a *attempt) run(r io.Reader) (string, error) {
 	defer s.Close()
 
 	src := &sourceReader{r: r, ctx: a.ctx}
-	p, err := a.upload(s.sftp, src)
+	p, err := a.upload(s, src)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Class == ClassConnLost {
@@ -333,11 +351,7 @@ func (a *attempt) dial(ctx context.Context, checker *hostKeyChecker, exclude []s
 	sshClient := ssh.NewClient(c, chans, reqs)
 
 	a.setStage(StageSFTPSession)
-	sc, err := sftp.NewClient(sshClient,
-		sftp.MaxPacketChecked(writePacket),
-		sftp.UseConcurrentWrites(true),
-		sftp.MaxConcurrentRequestsPerFile(concurrentWrites),
-	)
+	sc, err := sftp.NewClient(sshClient, clientOptions()...)
 	if err != nil {
 		sshClient.Close()
 		if ctx.Err() == nil && strings.Contains(err.Error(), "subsystem request failed") {
@@ -488,7 +502,8 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 }
 
 // upload writes the temporary file and renames it into place.
-func (a *attempt) upload(c *sftp.Client, src *sourceReader) (string, error) {
+func (a *attempt) upload(s *session, src *sourceReader) (string, error) {
+	c := s.sftp
 	dir := a.cfg.Dir
 	final := a.name
 	tmp := "." + a.name + ".part"
@@ -502,10 +517,7 @@ func (a *attempt) upload(c *sftp.Client, src *sourceReader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	_, err = f.ReadFromWithConcurrency(src, concurrentWrites)
-	if cerr := f.Close(); err == nil && src.err == nil {
-		err = cerr
-	}
+	err = a.write(s, f, tmp, src)
 	if a.ctx.Err() != nil {
 		return "", a.interrupted(a.ctx, StageUpload)
 	}
