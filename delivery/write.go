@@ -52,9 +52,9 @@ type stripedWriter struct {
 	failed chan struct{} // closed on the first write error
 
 	mu       sync.Mutex
-	err      error         // the first write error
-	done     bool          // no more workers may start
-	extra    []*sftp.File  // files opened by extra sessions
+	err      error        // the first write error
+	done     bool         // no more workers may start
+	extra    []*sftp.File // files opened by extra sessions
 	failOnce sync.Once
 	workers  sync.WaitGroup
 }
