@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventexport/eventexport/events"
@@ -88,11 +87,14 @@ func (d Destination) Dir() string {
 	}
 }
 
-// NewDestination is what AddDestination stores: a destination with its own (unshared) target.
+// NewDestination is what AddDestination stores: a destination on a shared target (TargetID),
+// or on a target of its own (Target).
 type NewDestination struct {
 	CompanyID  string
 	Name       string
+	TargetID   string // a shared target; when empty, Target is stored as the destination's own
 	Target     Target // Password, PrivateKey and Passphrase in the clear; sealed on the way in
+	Path       string // directory under the target's base directory
 	Format     Format
 	EventTypes []string
 	StartDate  events.Day
@@ -148,30 +150,31 @@ func (s *Store) OpenSecrets(t *Target) error {
 	return nil
 }
 
-// AddDestination stores a destination and its own target in one transaction.
+// AddDestination stores a destination, and its own target when it does not use a shared
+// one, in one transaction.
 func (s *Store) AddDestination(ctx context.Context, nd NewDestination) (Destination, error) {
 	t := nd.Target
-	if err := s.seal(&t); err != nil {
-		return Destination{}, err
+	if nd.TargetID == "" {
+		if err := s.seal(&t); err != nil {
+			return Destination{}, err
+		}
 	}
 	var id string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var targetID string
-		err := tx.QueryRow(ctx, `
-			INSERT INTO targets (name, host, port, username, password_sealed, private_key_sealed,
-				passphrase_sealed, host_key, base_dir, legacy_crypto, shared)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, false)
-			RETURNING id`,
-			t.Name, t.Host, t.Port, t.User, t.sealedPassword, t.sealedKey, t.sealedPassphrase,
-			t.HostKey, t.BaseDir, t.LegacyCrypto).Scan(&targetID)
-		if err != nil {
-			return fmt.Errorf("insert target: %w", err)
+		targetID := nd.TargetID
+		if targetID == "" {
+			var err error
+			if targetID, err = insertTarget(ctx, tx, t, false); err != nil {
+				return err
+			}
+		} else if err := lockSharedTarget(ctx, tx, targetID); err != nil {
+			return err
 		}
 		return tx.QueryRow(ctx, `
-			INSERT INTO destinations (company_id, name, target_id, format, event_types, start_date, alert_url)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			INSERT INTO destinations (company_id, name, target_id, path, format, event_types, start_date, alert_url)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			RETURNING id`,
-			nd.CompanyID, nd.Name, targetID, string(nd.Format), nd.EventTypes, nd.StartDate.String(), nd.AlertURL).Scan(&id)
+			nd.CompanyID, nd.Name, targetID, nd.Path, string(nd.Format), nd.EventTypes, nd.StartDate.String(), nd.AlertURL).Scan(&id)
 	})
 	if err != nil {
 		return Destination{}, fmt.Errorf("add destination: %w", err)
@@ -270,9 +273,4 @@ func (s *Store) PinHostKey(ctx context.Context, targetID, pin string) error {
 		return fmt.Errorf("pin host key: target %s already has a pinned host key", targetID)
 	}
 	return nil
-}
-
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }

@@ -17,7 +17,8 @@ import (
 )
 
 const destinationsUsage = `Usage:
-  eventexport destinations add --company UUID --url URL --format json|csv [--events courseComplete]
+  eventexport destinations add --company UUID (--url URL | --target ID [--path DIR]) --format json|csv
+                               [--events courseComplete] [--password-file FILE]
                                [--private-key FILE] [--key-passphrase-file FILE] [--host-key PIN]
                                [--name TEXT] [--start-date YYYY-MM-DD] [--legacy-crypto]
   eventexport destinations list [--json]
@@ -51,17 +52,21 @@ func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Write
 
 func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
 	fs := newFlagSet("destinations add", stderr)
-	company := fs.String("company", "", "the company `UUID` whose events are delivered")
-	rawURL := fs.String("url", "", "sftp://user:password@host:port/path (user and password percent-encoded)")
-	format := fs.String("format", "", "file format: json or csv")
+	var spec destinationSpec
+	fs.StringVar(&spec.CompanyID, "company", "", "the company `UUID` whose events are delivered")
+	fs.StringVar(&spec.URL, "url", "", "sftp://user:password@host:port/path (user and password percent-encoded)")
+	fs.StringVar(&spec.TargetID, "target", "", "a shared target's `ID`, instead of --url")
+	fs.StringVar(&spec.Path, "path", "", "with --target: the `DIR` under the target's base directory")
+	fs.StringVar(&spec.Format, "format", "", "file format: json or csv")
 	eventTypes := fs.String("events", events.CourseComplete.Name, "event types, comma-separated")
 	keyFile := fs.String("private-key", "", "`FILE` holding the SSH private key (OpenSSH or PEM)")
 	passFile := fs.String("key-passphrase-file", "", "`FILE` holding the private key's passphrase")
-	hostKey := fs.String("host-key", "", "pinned host key `PIN`: a SHA256:… fingerprint or a known_hosts line")
-	name := fs.String("name", "", "a name for people")
-	startDate := fs.String("start-date", "", "first day to deliver, YYYY-MM-DD (default: today; its file comes tonight)")
-	legacy := fs.Bool("legacy-crypto", false, "allow SHA-1-era SSH algorithms for an old server")
-	alertURL := fs.String("alert-url", "", "webhook `URL` alerted when this destination's delivery fails for good")
+	passwordFile := fs.String("password-file", "", "`FILE` holding the password, instead of putting it in --url")
+	fs.StringVar(&spec.HostKey, "host-key", "", "pinned host key `PIN`: a SHA256:… fingerprint or a known_hosts line")
+	fs.StringVar(&spec.Name, "name", "", "a name for people")
+	fs.StringVar(&spec.StartDate, "start-date", "", "first day to deliver, YYYY-MM-DD (default: today; its file comes tonight)")
+	fs.BoolVar(&spec.LegacyCrypto, "legacy-crypto", false, "allow SHA-1-era SSH algorithms for an old server")
+	fs.StringVar(&spec.AlertURL, "alert-url", "", "webhook `URL` alerted when this destination's delivery fails for good")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -69,86 +74,68 @@ func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return badUsage(err)
 	}
+	spec.EventTypes = strings.Split(*eventTypes, ",")
+	if spec.PrivateKey, spec.Passphrase, spec.Password, err = readSecretFiles(*keyFile, *passFile, *passwordFile); err != nil {
+		return err
+	}
 
 	// Validate everything before anything is stored.
-	nd := export.NewDestination{Name: strings.TrimSpace(*name), AlertURL: strings.TrimSpace(*alertURL)}
-	if *company == "" {
-		return badUsagef("--company is required")
-	}
-	if nd.CompanyID, err = export.ParseUUID("--company", *company); err != nil {
-		return badUsage(err)
-	}
-	if *rawURL == "" {
-		return badUsagef("--url is required")
-	}
-	u, err := delivery.ParseURL(*rawURL)
+	nd, err := spec.build(c.Location, time.Now())
 	if err != nil {
-		return badUsage(fmt.Errorf("--url: %w", err))
+		return asFlagError(err)
 	}
-	if *format == "" {
-		return badUsagef("--format is required: json or csv")
+	if err := needSealer(c, nd.Target); err != nil {
+		return err
 	}
-	if nd.Format, err = export.ParseFormat(*format); err != nil {
-		return badUsage(fmt.Errorf("--format: %w", err))
-	}
-	types, err := events.ParseTypes(*eventTypes)
-	if err != nil {
-		return badUsage(fmt.Errorf("--events: %w", err))
-	}
-	for _, t := range types {
-		nd.EventTypes = append(nd.EventTypes, t.Name)
-	}
-	t := export.Target{Host: u.Host, Port: u.Port, User: u.User, Password: u.Password, BaseDir: u.Dir,
-		HostKey: strings.TrimSpace(*hostKey), LegacyCrypto: *legacy}
-	if *keyFile != "" {
-		if t.PrivateKey, err = os.ReadFile(*keyFile); err != nil {
-			return badUsage(fmt.Errorf("--private-key: %w", err))
-		}
-	}
-	if *passFile != "" {
-		p, err := os.ReadFile(*passFile)
-		if err != nil {
-			return badUsage(fmt.Errorf("--key-passphrase-file: %w", err))
-		}
-		t.Passphrase = []byte(strings.TrimRight(string(p), "\r\n"))
-	}
-	if len(t.PrivateKey) > 0 {
-		if err := delivery.ValidatePrivateKey(t.PrivateKey, t.Passphrase); err != nil {
-			return badUsage(fmt.Errorf("--private-key: %w", err))
-		}
-	}
-	if t.Password == "" && len(t.PrivateKey) == 0 {
-		return badUsagef("--url has no password and no --private-key was given: the server could not be logged in to")
-	}
-	if t.HostKey != "" {
-		if err := delivery.ValidateHostKeyPin(t.HostKey); err != nil {
-			return badUsage(fmt.Errorf("--host-key: %w", err))
-		}
-	}
-	nd.Target = t
-	if *startDate != "" {
-		if nd.StartDate, err = events.ParseDay(*startDate); err != nil {
-			return badUsage(fmt.Errorf("--start-date: %w", err))
-		}
-	} else {
-		nd.StartDate = events.DayOf(time.Now(), c.Location)
-	}
-	if (t.Password != "" || len(t.PrivateKey) > 0) && c.Sealer == nil {
-		return badUsage(c.SealerErr)
-	}
-
 	store, closeDB, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	d, err := store.AddDestination(ctx, nd)
+	if errors.Is(err, export.ErrNotFound) {
+		return badUsagef("--target: no shared target with id %q", spec.TargetID)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, d.ID)
 	if d.Target.HostKey == "" {
-		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (pass --host-key)\n", redactedURL(d))
+		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (eventexport test-send %s --accept-host-key)\n", redactedURL(d), d.ID)
+	}
+	return nil
+}
+
+// readSecretFiles reads a private key, its passphrase and a password from the files named on
+// the command line; an empty name reads nothing.
+func readSecretFiles(keyFile, passphraseFile, passwordFile string) (key, passphrase, password string, err error) {
+	read := func(flag, name string, trim bool) (string, error) {
+		if name == "" {
+			return "", nil
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return "", badUsage(fmt.Errorf("%s: %w", flag, err))
+		}
+		if trim {
+			return strings.TrimRight(string(b), "\r\n"), nil
+		}
+		return string(b), nil
+	}
+	if key, err = read("--private-key", keyFile, false); err != nil {
+		return
+	}
+	if passphrase, err = read("--key-passphrase-file", passphraseFile, true); err != nil {
+		return
+	}
+	password, err = read("--password-file", passwordFile, true)
+	return
+}
+
+// needSealer refuses, as bad configuration, to store secrets without a usable key.
+func needSealer(c config, t export.Target) error {
+	if (t.Password != "" || len(t.PrivateKey) > 0) && c.Sealer == nil {
+		return badUsage(c.SealerErr)
 	}
 	return nil
 }
@@ -258,18 +245,11 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 	if hostKey == "" {
 		hostKey = "(none pinned)"
 	}
-	auth := []string{}
-	if v.HasPassword {
-		auth = append(auth, "password")
-	}
-	if v.HasPrivateKey {
-		auth = append(auth, "private key")
-	}
 	for _, kv := range [][2]string{
 		{"id", v.ID}, {"name", v.Name}, {"company", v.CompanyID}, {"url", v.URL},
 		{"format", v.Format}, {"events", strings.Join(v.EventTypes, ", ")},
 		{"enabled", fmt.Sprint(v.Enabled)}, {"start date", v.StartDate}, {"host key", hostKey},
-		{"auth", strings.Join(auth, " + ")}, {"legacy crypto", fmt.Sprint(v.LegacyCrypto)},
+		{"auth", authSummary(v.HasPassword, v.HasPrivateKey)}, {"legacy crypto", fmt.Sprint(v.LegacyCrypto)},
 		{"created", v.CreatedAt.UTC().Format(time.RFC3339)},
 	} {
 		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/export"
+)
+
+const targetsUsage = `Usage:
+  eventexport targets add --name TEXT (--url URL | --host HOST [--port N] --user USER [--base-dir DIR])
+                          [--password-file FILE] [--private-key FILE] [--key-passphrase-file FILE]
+                          [--host-key PIN] [--legacy-crypto]
+  eventexport targets list [--json]
+  eventexport targets show ID [--json]
+  eventexport targets update ID [--name TEXT] [--host HOST] [--port N] [--user USER] [--base-dir DIR]
+                          [--password-file FILE] [--private-key FILE] [--key-passphrase-file FILE]
+                          [--host-key PIN] [--legacy-crypto=true|false]
+  eventexport targets remove ID
+
+A target is an SFTP server that several destinations share: changing its password or key
+changes it for all of them.
+`
+
+func cmdTargets(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, targetsUsage)
+		return &exitError{code: exitBadUsage}
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "add":
+		return targetsAdd(ctx, rest, stdout, stderr, getenv)
+	case "list":
+		return targetsList(ctx, rest, stdout, stderr, getenv)
+	case "show":
+		return targetsShow(ctx, rest, stdout, stderr, getenv)
+	case "update":
+		return targetsUpdate(ctx, rest, stdout, stderr, getenv)
+	case "remove":
+		return targetsRemove(ctx, rest, stdout, stderr, getenv)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, targetsUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, targetsUsage)
+	return badUsagef("unknown subcommand %q", sub)
+}
+
+// targetFlags are the flags of targets add and update.
+type targetFlags struct {
+	spec                                  targetSpec
+	keyFile, passphraseFile, passwordFile string
+}
+
+func newTargetFlags(fs *flag.FlagSet) *targetFlags {
+	f := &targetFlags{}
+	fs.StringVar(&f.spec.Name, "name", "", "a name for people")
+	fs.StringVar(&f.spec.URL, "url", "", "sftp://user:password@host:port/dir (user and password percent-encoded)")
+	fs.StringVar(&f.spec.Host, "host", "", "server host name or address")
+	fs.IntVar(&f.spec.Port, "port", 0, "server port (default 22)")
+	fs.StringVar(&f.spec.User, "user", "", "login user")
+	fs.StringVar(&f.spec.BaseDir, "base-dir", "", "remote base `DIR`; destinations add their --path under it")
+	fs.StringVar(&f.passwordFile, "password-file", "", "`FILE` holding the password")
+	fs.StringVar(&f.keyFile, "private-key", "", "`FILE` holding the SSH private key (OpenSSH or PEM)")
+	fs.StringVar(&f.passphraseFile, "key-passphrase-file", "", "`FILE` holding the private key's passphrase")
+	fs.StringVar(&f.spec.HostKey, "host-key", "", "pinned host key `PIN`: a SHA256:… fingerprint or a known_hosts line")
+	fs.BoolVar(&f.spec.LegacyCrypto, "legacy-crypto", false, "allow SHA-1-era SSH algorithms for an old server")
+	return f
+}
+
+func (f *targetFlags) readSecrets() (err error) {
+	f.spec.PrivateKey, f.spec.Passphrase, f.spec.Password, err = readSecretFiles(f.keyFile, f.passphraseFile, f.passwordFile)
+	return err
+}
+
+func targetsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("targets add", stderr)
+	f := newTargetFlags(fs)
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+	if err := f.readSecrets(); err != nil {
+		return err
+	}
+	if strings.TrimSpace(f.spec.Name) == "" {
+		return badUsagef("--name is required: destinations refer to targets by id, people by name")
+	}
+	t, err := f.spec.build()
+	if err != nil {
+		return asFlagError(err)
+	}
+	if err := needSealer(c, t); err != nil {
+		return err
+	}
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	t, err = store.AddTarget(ctx, t)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, t.ID)
+	return nil
+}
+
+// targetView is what list and show print: never a secret.
+type targetView struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	URL           string `json:"url"`
+	Host          string `json:"host"`
+	Port          int    `json:"port"`
+	User          string `json:"user"`
+	BaseDir       string `json:"base_dir"`
+	HostKey       string `json:"host_key"`
+	HasPassword   bool   `json:"has_password"`
+	HasPrivateKey bool   `json:"has_private_key"`
+	LegacyCrypto  bool   `json:"legacy_crypto"`
+}
+
+func viewTarget(t export.Target) targetView {
+	return targetView{ID: t.ID, Name: t.Name, URL: redactedURL(export.Destination{Target: t}), Host: t.Host,
+		Port: t.Port, User: t.User, BaseDir: t.BaseDir, HostKey: t.HostKey, HasPassword: t.HasPassword,
+		HasPrivateKey: t.HasKey, LegacyCrypto: t.LegacyCrypto}
+}
+
+func targetsList(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("targets list", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	ts, err := store.Targets(ctx)
+	if err != nil {
+		return err
+	}
+	views := make([]targetView, 0, len(ts))
+	for _, t := range ts {
+		views = append(views, viewTarget(t))
+	}
+	if *asJSON {
+		return writeJSON(stdout, views)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tURL\tHOST KEY")
+	for _, v := range views {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.ID, v.Name, v.URL, cmp.Or(v.HostKey, "(none pinned)"))
+	}
+	return tw.Flush()
+}
+
+func targetsShow(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("targets show", stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	t, err := store.Target(ctx, fs.Arg(0))
+	if errors.Is(err, export.ErrNotFound) {
+		return badUsagef("no target with id %q", fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	v := viewTarget(t)
+	if *asJSON {
+		return writeJSON(stdout, v)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, kv := range [][2]string{
+		{"id", v.ID}, {"name", v.Name}, {"url", v.URL}, {"host key", cmp.Or(v.HostKey, "(none pinned)")},
+		{"auth", authSummary(v.HasPassword, v.HasPrivateKey)}, {"legacy crypto", fmt.Sprint(v.LegacyCrypto)},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+	}
+	return tw.Flush()
+}
+
+func targetsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("targets update", stderr)
+	f := newTargetFlags(fs)
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
+	if err := f.readSecrets(); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if len(set) == 0 {
+		return badUsagef("nothing to update: give at least one flag")
+	}
+	var u export.TargetUpdate
+	s := f.spec
+	if set["url"] {
+		p, err := delivery.ParseURL(s.URL)
+		if err != nil {
+			return badUsage(fmt.Errorf("--url: %w", err))
+		}
+		u.Host, u.Port, u.User, u.BaseDir = &p.Host, &p.Port, &p.User, &p.Dir
+		if p.Password != "" {
+			u.Password = &p.Password
+		}
+	}
+	if set["name"] {
+		u.Name = &s.Name
+	}
+	if set["host"] {
+		if strings.TrimSpace(s.Host) == "" {
+			return badUsagef("--host must not be empty")
+		}
+		u.Host = &s.Host
+	}
+	if set["port"] {
+		if s.Port < 1 || s.Port > 65535 {
+			return badUsagef("--port: %d is not a TCP port", s.Port)
+		}
+		u.Port = &s.Port
+	}
+	if set["user"] {
+		if s.User == "" {
+			return badUsagef("--user must not be empty")
+		}
+		u.User = &s.User
+	}
+	if set["base-dir"] {
+		u.BaseDir = &s.BaseDir
+	}
+	if set["password-file"] {
+		u.Password = &s.Password
+	}
+	if set["private-key"] {
+		key, pass := []byte(s.PrivateKey), []byte(s.Passphrase)
+		if len(key) > 0 {
+			if err := delivery.ValidatePrivateKey(key, pass); err != nil {
+				return badUsage(fmt.Errorf("--private-key: %w", err))
+			}
+		}
+		u.PrivateKey, u.Passphrase = &key, &pass
+	} else if set["key-passphrase-file"] {
+		return badUsagef("--key-passphrase-file: give it with the --private-key it unlocks")
+	}
+	if set["host-key"] {
+		if s.HostKey != "" {
+			if err := delivery.ValidateHostKeyPin(s.HostKey); err != nil {
+				return badUsage(fmt.Errorf("--host-key: %w", err))
+			}
+		}
+		u.HostKey = &s.HostKey
+	}
+	if set["legacy-crypto"] {
+		u.LegacyCrypto = &s.LegacyCrypto
+	}
+	if (u.Password != nil && *u.Password != "") || (u.PrivateKey != nil && len(*u.PrivateKey) > 0) {
+		if c.Sealer == nil {
+			return badUsage(c.SealerErr)
+		}
+	}
+	store, closeDB, err := openStore(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	t, err := store.UpdateTarget(ctx, fs.Arg(0), u)
+	if errors.Is(err, export.ErrNotFound) {
+		return badUsagef("no target with id %q", fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "target %s updated: %s\n", t.ID, viewTarget(t).URL)
+	return nil
+}
+
+func targetsRemove(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("targets remove", stderr)
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
+	}
+	store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	err = store.RemoveTarget(ctx, fs.Arg(0))
+	var inUse *export.TargetInUseError
+	switch {
+	case errors.Is(err, export.ErrNotFound):
+		return badUsagef("no target with id %q", fs.Arg(0))
+	case errors.As(err, &inUse):
+		return badUsage(err)
+	case err != nil:
+		return err
+	}
+	fmt.Fprintf(stdout, "target %s removed\n", fs.Arg(0))
+	return nil
+}
+
+// openStoreFromEnv reads the configuration and opens the store.
+func openStoreFromEnv(ctx context.Context, getenv env) (*export.Store, func(), error) {
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return nil, nil, badUsage(err)
+	}
+	return openStore(ctx, c)
+}
+
+func authSummary(password, key bool) string {
+	var parts []string
+	if password {
+		parts = append(parts, "password")
+	}
+	if key {
+		parts = append(parts, "private key")
+	}
+	return strings.Join(parts, " + ")
+}
