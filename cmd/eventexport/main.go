@@ -25,8 +25,10 @@ const usage = `eventexport delivers each night's events to customers' SFTP serve
 
 Usage:
   eventexport migrate                         apply database migrations
-  eventexport destinations add|list|show|disable
+  eventexport targets add|list|show|update|remove     SFTP servers shared by destinations
+  eventexport destinations add|list|show|disable|enable
   eventexport run --destination ID --date YYYY-MM-DD
+  eventexport test-send DESTINATION_ID [--accept-host-key]
   eventexport serve                           run the nightly exports and retries until SIGTERM
   eventexport resend --destination ID --from YYYY-MM-DD [--to YYYY-MM-DD]
   eventexport runs list|show                  the history of runs and their attempts
@@ -55,7 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer, env) error{
 		"migrate":      cmdMigrate,
 		"destinations": cmdDestinations,
+		"targets":      cmdTargets,
 		"run":          cmdRun,
+		"test-send":    cmdTestSend,
 		"serve":        cmdServe,
 		"resend":       cmdResend,
 		"runs":         cmdRuns,
