@@ -340,3 +340,36 @@ func TestInvalidConfig(t *testing.T) {
 		t.Errorf("%d connections made with invalid configurations, want none", n)
 	}
 }
+
+// A server that allows one session per connection still gets large files,
+// through that one session.
+func TestOneSessionPerConnection(t *testing.T) {
+	checkLeaks(t)
+	srv := sftptest.NewServer(t, sftptest.Options{MaxSessions: 1})
+	const size = 8 << 20
+	p, err, _ := put(t, srv.Config("/in"), "big.bin", &patternReader{n: size})
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	want := make([]byte, size)
+	(&patternReader{n: size}).Read(want)
+	assertFile(t, filepath.Join(srv.Root(), p), string(want))
+}
+
+// A host that never answers the TCP handshake is bounded by the connect
+// timeout. Such a host is imitated on loopback by a listener whose accept
+// queue is full, so the kernel drops further connection requests.
+func TestTCPConnectTimeout(t *testing.T) {
+	checkLeaks(t)
+	addr := fullListener(t)
+	cfg := delivery.Config{Host: "127.0.0.1", Port: addr.Port, User: "u", Password: "p",
+		HostKey: delivery.Fingerprint(randomHostKey(t)), ConnectTimeout: testConnectTimeout}
+	_, err, took := put(t, cfg, "x", strings.NewReader("x"))
+	e := assertClass(t, err, delivery.ClassTimeout, false)
+	if e.Stage != delivery.StageTCPConnect || e.Limit != delivery.LimitConnect {
+		t.Errorf("timeout in stage %q, limit %q; want tcp connect, connect timeout", e.Stage, e.Limit)
+	}
+	if took > testConnectTimeout+slack {
+		t.Errorf("Put took %v", took)
+	}
+}

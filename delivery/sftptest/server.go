@@ -78,6 +78,9 @@ type Options struct {
 	RefuseSetstat bool
 	// ReadOnly refuses every change with permission denied.
 	ReadOnly bool
+	// MaxSessions, if > 0, refuses session channels beyond this many per
+	// connection, like servers limiting sessions.
+	MaxSessions int
 	// ReadOnlyDirs refuses creating, removing and renaming files within
 	// these directories (remote paths like "/locked") and below.
 	ReadOnlyDirs []string
@@ -430,9 +433,14 @@ func (s *Server) serveConn(nc net.Conn) {
 		}
 		return
 	}
+	sessions := 0
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
 			nch.Reject(ssh.UnknownChannelType, "only session channels")
+			continue
+		}
+		if sessions++; s.opts.MaxSessions > 0 && sessions > s.opts.MaxSessions {
+			nch.Reject(ssh.ResourceShortage, "too many sessions")
 			continue
 		}
 		ch, chReqs, err := nch.Accept()

@@ -1,0 +1,13 @@
+//go:build !linux
+
+package delivery_test
+
+import (
+	"net"
+	"testing"
+)
+
+func fullListener(t *testing.T) *net.TCPAddr {
+	t.Skip("needs Linux's accept queue behaviour")
+	return nil
+}
