@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,5 +130,49 @@ func TestSmallPutLatency(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%d bytes: %v", n, time.Since(start))
+	}
+}
+
+// TestPutMemory checks that memory use does not grow with the file: the
+// service must export hundreds of MB within a small memory limit.
+func TestPutMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 200 MB")
+	}
+	srv := sftptest.NewServer(t, sftptest.Options{})
+	target := delivery.New(srv.Config("/in"))
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+		}
+	}()
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := target.Put(context.Background(), "big.bin", &patternReader{n: 200 << 20})
+	close(stop)
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	grew := int64(peak.Load()) - int64(before.HeapInuse)
+	// The in-process server's garbage counts too; the client holds at most
+	// maxSessions+1 segments of 1 MiB.
+	t.Logf("heap in use grew by %.1f MiB during a 200 MiB upload (client and server)", float64(grew)/(1<<20))
+	if grew > 32<<20 {
+		t.Errorf("heap grew by %d MiB, want far less than the file", grew>>20)
 	}
 }

@@ -33,6 +33,12 @@ func clientOptions() []sftp.ClientOption {
 	}
 }
 
+// segmentPool recycles segment buffers between uploads.
+var segmentPool = sync.Pool{New: func() any {
+	b := make([]byte, segmentSize)
+	return &b
+}}
+
 type segment struct {
 	off  int64
 	data []byte // the filled part of buf
@@ -108,6 +114,10 @@ produce:
 	w.mu.Unlock()
 	close(w.segs)
 	w.workers.Wait()
+	for len(w.free) > 0 {
+		b := <-w.free
+		segmentPool.Put(&b)
+	}
 
 	// Close every handle, in parallel: servers may report write errors
 	// only now, and some cannot rename a file still open.
@@ -146,7 +156,7 @@ func (w *stripedWriter) buffer() []byte {
 	}
 	if w.nbuf < cap(w.free) {
 		w.nbuf++
-		return make([]byte, segmentSize)
+		return *segmentPool.Get().(*[]byte)
 	}
 	select {
 	case b := <-w.free:
