@@ -37,6 +37,23 @@ type Target struct {
 
 	mu        sync.Mutex
 	presented ssh.PublicKey
+
+	// The private key is parsed once: decrypting an OpenSSH key is
+	// deliberately slow.
+	signerOnce sync.Once
+	signer     ssh.Signer
+	signerErr  error
+}
+
+func (t *Target) userSigner() (ssh.Signer, error) {
+	t.signerOnce.Do(func() {
+		s, err := parseSigner(t.cfg.PrivateKey, t.cfg.Passphrase)
+		if err == nil {
+			s, err = userSigner(s, t.cfg.LegacyCrypto)
+		}
+		t.signer, t.signerErr = s, err
+	})
+	return t.signer, t.signerErr
 }
 
 // New returns a Target for cfg, with defaults filled in. Configuration
@@ -170,11 +187,8 @@ func (t *Target) newAttempt(name string) (*attempt, error) {
 		return nil, cfgErr(errors.New("neither a password nor a private key is configured"))
 	}
 	if len(a.cfg.PrivateKey) > 0 {
-		s, err := parseSigner(a.cfg.PrivateKey, a.cfg.Passphrase)
+		s, err := t.userSigner()
 		if err != nil {
-			return nil, cfgErr(err)
-		}
-		if s, err = userSigner(s, a.cfg.LegacyCrypto); err != nil {
 			return nil, cfgErr(err)
 		}
 		a.signer = s
@@ -418,6 +432,15 @@ func (a *attempt) interrupted(ctx context.Context, stage Stage) *Error {
 
 func (a *attempt) dialError(ctx context.Context, err error) error {
 	addr := a.cfg.Addr()
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// The dial's own deadline (the context's) can fire a moment
+		// before the context reports it.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	if ctx.Err() != nil {
 		return a.interrupted(ctx, StageTCPConnect)
 	}
