@@ -373,3 +373,33 @@ func TestTCPConnectTimeout(t *testing.T) {
 		t.Errorf("Put took %v", took)
 	}
 }
+
+// Drop-box accounts may write but not read, list or stat.
+func TestWriteOnlyAccount(t *testing.T) {
+	srv := sftptest.NewServer(t, sftptest.Options{WriteOnly: true})
+	cfg := srv.Config("/in/deep")
+	for _, size := range []int64{5 << 20, 3 << 20} { // the second replaces the first
+		p, err, _ := put(t, cfg, "x.json", &patternReader{n: size})
+		if err != nil {
+			t.Fatalf("Put of %d bytes: %v", size, err)
+		}
+		fi, err := os.Stat(filepath.Join(srv.Root(), p))
+		if err != nil || fi.Size() != size {
+			t.Fatalf("uploaded file: %v, %v; want %d bytes", fi, err, size)
+		}
+	}
+}
+
+// Some servers hand a file to a processor as soon as it is renamed into
+// place, so it may be gone before the rename is even answered.
+func TestFileMovedAwayAfterRename(t *testing.T) {
+	processed := t.TempDir()
+	srv := sftptest.NewServer(t, sftptest.Options{AfterRename: func(p string) {
+		os.Rename(p, filepath.Join(processed, filepath.Base(p)))
+	}})
+	if _, err, _ := put(t, srv.Config("/in"), "x.json", strings.NewReader("[]")); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	assertFile(t, filepath.Join(processed, "x.json"), "[]")
+	assertOnlyFiles(t, filepath.Join(srv.Root(), "in"))
+}

@@ -49,6 +49,9 @@ func (h *handler) writable(p string) error {
 }
 
 func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	if h.s.opts.WriteOnly {
+		return nil, sftp.ErrSSHFxPermissionDenied
+	}
 	return os.Open(h.local(r.Filepath))
 }
 
@@ -62,6 +65,9 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	}
 	flags := os.O_WRONLY
 	if pf.Read {
+		if h.s.opts.WriteOnly {
+			return nil, sftp.ErrSSHFxPermissionDenied
+		}
 		flags = os.O_RDWR
 	}
 	if pf.Creat {
@@ -102,7 +108,7 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 		if _, err := os.Lstat(h.local(r.Target)); err == nil {
 			return sftp.ErrSSHFxFailure
 		}
-		return os.Rename(h.local(r.Filepath), h.local(r.Target))
+		return h.rename(r)
 	case "Remove":
 		if err := h.writable(path.Dir(r.Filepath)); err != nil {
 			return err
@@ -161,7 +167,17 @@ func (h *handler) PosixRename(r *sftp.Request) error {
 	if err := h.renameAllowed(r); err != nil {
 		return err
 	}
-	return os.Rename(h.local(r.Filepath), h.local(r.Target))
+	return h.rename(r)
+}
+
+func (h *handler) rename(r *sftp.Request) error {
+	if err := os.Rename(h.local(r.Filepath), h.local(r.Target)); err != nil {
+		return err
+	}
+	if h.s.opts.AfterRename != nil {
+		h.s.opts.AfterRename(h.local(r.Target))
+	}
+	return nil
 }
 
 func (h *handler) setstat(r *sftp.Request) error {
@@ -187,6 +203,9 @@ func (h *handler) setstat(r *sftp.Request) error {
 }
 
 func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	if h.s.opts.WriteOnly {
+		return nil, sftp.ErrSSHFxPermissionDenied
+	}
 	p := h.local(r.Filepath)
 	switch r.Method {
 	case "List":
@@ -212,6 +231,9 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 }
 
 func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	if h.s.opts.WriteOnly {
+		return nil, sftp.ErrSSHFxPermissionDenied
+	}
 	fi, err := os.Lstat(h.local(r.Filepath))
 	if err != nil {
 		return nil, err

@@ -78,6 +78,13 @@ type Options struct {
 	RefuseSetstat bool
 	// ReadOnly refuses every change with permission denied.
 	ReadOnly bool
+	// WriteOnly refuses reading files, listing directories and stat, with
+	// permission denied, like drop-box accounts.
+	WriteOnly bool
+	// AfterRename, if set, is called with the local path of every file
+	// renamed, before the rename is answered: tests use it to imitate
+	// servers that move files away as soon as they arrive.
+	AfterRename func(localPath string)
 	// MaxSessions, if > 0, refuses session channels beyond this many per
 	// connection, like servers limiting sessions.
 	MaxSessions int
