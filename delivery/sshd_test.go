@@ -54,6 +54,31 @@ func TestConformanceOpenSSH(t *testing.T) {
 	}
 }
 
+// An OpenSSH server configured with only SHA-1 era algorithms is refused,
+// unless the target allows legacy crypto.
+func TestOpenSSHLegacyCrypto(t *testing.T) {
+	s := startSSHD(t,
+		"HostKeyAlgorithms ssh-rsa",
+		"KexAlgorithms diffie-hellman-group14-sha1",
+		"Ciphers aes128-cbc",
+		"MACs hmac-sha1",
+	)
+	rsaKey := s.hostKeys[2]
+	cfg := delivery.Config{
+		Host: "127.0.0.1", Port: s.port, User: s.user,
+		PrivateKey: keyNamed(t, "ed25519 openssh").pem,
+		HostKey:    knownhosts.Line([]string{s.addr()}, rsaKey),
+		Dir:        filepath.Join(s.area, "legacy"),
+	}
+	_, err, _ := put(t, cfg, "x", strings.NewReader("x"))
+	assertClass(t, err, delivery.ClassIncompatible, true)
+
+	cfg.LegacyCrypto = true
+	if _, err, _ := put(t, cfg, "x", strings.NewReader("x")); err != nil {
+		t.Fatalf("Put with LegacyCrypto: %v\nsshd log:\n%s", err, s.log.String())
+	}
+}
+
 // sshd is an OpenSSH server run by a test.
 type sshd struct {
 	port     int
@@ -87,7 +112,7 @@ func findSSHD(t *testing.T) string {
 // started, at cleanup. Logins are by public key: as root, it serves the
 // unprivileged user nobody, so that permissions are enforced; otherwise it
 // serves the current user.
-func startSSHD(t *testing.T) *sshd {
+func startSSHD(t *testing.T, extraConfig ...string) *sshd {
 	t.Helper()
 	bin := findSSHD(t)
 
@@ -182,7 +207,8 @@ MaxSessions 50
 MaxAuthTries 20
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-`, s.port, strings.Join(hostKeyLines, "\n"), filepath.Join(base, "sshd.pid"), authFile, s.user)
+%s
+`, s.port, strings.Join(hostKeyLines, "\n"), filepath.Join(base, "sshd.pid"), authFile, s.user, strings.Join(extraConfig, "\n"))
 	configFile := filepath.Join(base, "sshd_config")
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

@@ -471,7 +471,7 @@ func (a *attempt) handshakeError(ctx context.Context, err error) error {
 	}
 	var neg *ssh.AlgorithmNegotiationError
 	if errors.As(err, &neg) {
-		e := &Error{Class: ClassIncompatible, Stage: StageHandshake, Addr: addr, Err: err}
+		e := &Error{Class: ClassIncompatible, Stage: StageHandshake, Addr: addr, Err: &negotiationError{neg}}
 		if !a.cfg.LegacyCrypto {
 			e.Hint = "The server offers only outdated algorithms (SHA-1, CBC) or none we share; ask the customer to update the server, or enable legacy crypto for this target; retrying will not help"
 		}
@@ -684,3 +684,18 @@ func (a *attempt) cleanupAfterLoss() {
 	defer s.Close()
 	_ = s.sftp.Remove(tmp)
 }
+
+// negotiationError says briefly what the server offers.
+type negotiationError struct{ *ssh.AlgorithmNegotiationError }
+
+func (e *negotiationError) Error() string {
+	var offered []string
+	for _, a := range e.RequestedAlgorithms {
+		if !strings.HasPrefix(a, "kex-strict-") && !strings.HasPrefix(a, "ext-info-") {
+			offered = append(offered, a)
+		}
+	}
+	return fmt.Sprintf("no common algorithm for %s: the server offers only %s", e.What, strings.Join(offered, ", "))
+}
+
+func (e *negotiationError) Unwrap() error { return e.AlgorithmNegotiationError }
