@@ -32,6 +32,9 @@ type RunnerConfig struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 	Replica  string // recorded on each attempt
+	// Observe, when set, is told of every recorded attempt (for metrics): the run as it was
+	// before the attempt, its outcome and how long it took.
+	Observe func(run Run, out Outcome, took time.Duration)
 }
 
 // Runner makes delivery attempts of runs: it streams the run's events through the encoder
@@ -108,14 +111,22 @@ func (r *Runner) Attempt(ctx context.Context, d Destination, run Run, src Source
 	// independent context keeps the history true.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	took := time.Since(started)
 	if err := r.cfg.Store.finishAttempt(rctx, run.ID, n, end, r.cfg.Now()); err != nil {
 		return out, err
 	}
+	if r.cfg.Observe != nil {
+		r.cfg.Observe(run, out, took)
+	}
 
+	outcome := "delivered"
+	if out.Err != nil {
+		outcome = "failed"
+	}
 	attrs := []any{
 		slog.String("run", run.ID), slog.String("destination", d.ID), slog.String("company", d.CompanyID),
 		slog.String("event_type", run.EventType), slog.String("day", run.Day.String()), slog.String("kind", string(run.Kind)),
-		slog.Int("attempt", n), slog.Duration("duration", time.Since(started)),
+		slog.Int("attempt", n), slog.String("outcome", outcome), slog.Duration("duration", took),
 		slog.Int64("events", out.Events), slog.Int64("bytes", out.Bytes),
 	}
 	if out.Err != nil {

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -21,6 +24,10 @@ type config struct {
 	ConnectTimeout time.Duration
 	AttemptTimeout time.Duration
 	SourceAddr     string
+	LogFormat      string     // EVENTEXPORT_LOG_FORMAT: json or text
+	LogLevel       slog.Level // EVENTEXPORT_LOG_LEVEL
+	// Observe, when set, is told of every delivery attempt a runner makes (metrics).
+	Observe func(run export.Run, out export.Outcome, took time.Duration)
 }
 
 // loadConfig reads the environment. A missing DATABASE_URL, an unknown zone or a malformed
@@ -35,11 +42,7 @@ func loadConfig(getenv env) (config, error) {
 	if c.Location, err = loadLocation(getenv); err != nil {
 		return c, err
 	}
-	if key, err := export.ParseSecretKey(getenv("EVENTEXPORT_SECRET_KEY")); err != nil {
-		c.SealerErr = err
-	} else if c.Sealer, err = export.NewSealer(key); err != nil {
-		c.SealerErr = err
-	}
+	c.Sealer, c.SealerErr = loadSealer(getenv)
 	if c.ConnectTimeout, err = durationEnv(getenv, "EVENTEXPORT_CONNECT_TIMEOUT", 60*time.Second); err != nil {
 		return c, err
 	}
@@ -47,7 +50,62 @@ func loadConfig(getenv env) (config, error) {
 		return c, err
 	}
 	c.SourceAddr = strings.TrimSpace(getenv("EVENTEXPORT_SOURCE_ADDR"))
+	if c.LogFormat, c.LogLevel, err = loadLogConfig(getenv); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// loadSealer reads EVENTEXPORT_SECRET_KEY, the key secrets are sealed with, and
+// EVENTEXPORT_SECRET_KEY_OLD, comma-separated keys that still open secrets sealed before a
+// rotation. It returns why there is no sealer when there is none.
+func loadSealer(getenv env) (*export.Sealer, error) {
+	key, err := export.ParseSecretKey(getenv("EVENTEXPORT_SECRET_KEY"))
+	if err != nil {
+		return nil, err
+	}
+	var old [][]byte
+	for i, s := range strings.Split(getenv("EVENTEXPORT_SECRET_KEY_OLD"), ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("EVENTEXPORT_SECRET_KEY_OLD: key %d is not 32 bytes in base64; list the previous keys, comma-separated, as EVENTEXPORT_SECRET_KEY held them", i+1)
+		}
+		old = append(old, k)
+	}
+	return export.NewSealer(key, old...)
+}
+
+// loadLogConfig reads EVENTEXPORT_LOG_FORMAT (json, the default, or text) and
+// EVENTEXPORT_LOG_LEVEL (debug, info, the default, warn or error).
+func loadLogConfig(getenv env) (string, slog.Level, error) {
+	format := strings.ToLower(strings.TrimSpace(getenv("EVENTEXPORT_LOG_FORMAT")))
+	switch format {
+	case "":
+		format = "json"
+	case "json", "text":
+	default:
+		return "", 0, fmt.Errorf("EVENTEXPORT_LOG_FORMAT %q: want json or text", format)
+	}
+	var level slog.Level
+	if v := strings.TrimSpace(getenv("EVENTEXPORT_LOG_LEVEL")); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return "", 0, fmt.Errorf("EVENTEXPORT_LOG_LEVEL %q: want debug, info, warn or error", v)
+		}
+	}
+	return format, level, nil
+}
+
+// newServiceLogger is the log of a long-running command: one JSON object per line, or text
+// for people at a terminal, at the configured level.
+func newServiceLogger(c config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
 func loadLocation(getenv env) (*time.Location, error) {

@@ -103,6 +103,7 @@ func newRunnerWith(c config, store *export.Store, logger *slog.Logger, hook func
 		Logger:   logger,
 		Replica:  fmt.Sprintf("%s/%d", hostname, os.Getpid()),
 		Classify: classify,
+		Observe:  c.Observe,
 		Connect: func(ctx context.Context, d export.Destination) (export.Sink, error) {
 			if err := store.OpenSecrets(&d.Target); err != nil {
 				return nil, err
