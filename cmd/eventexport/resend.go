@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -43,15 +44,9 @@ func cmdResend(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			return badUsage(fmt.Errorf("--to: %w", err))
 		}
 	}
-	if last.Before(first) {
-		return badUsagef("--to %s is before --from %s", last, first)
-	}
-	days := []events.Day{}
-	for d := first; !last.Before(d); d = d.AddDays(1) {
-		if len(days) == maxResendDays {
-			return badUsagef("%s to %s is more than %d days: re-send at most a year at a time", first, last, maxResendDays)
-		}
-		days = append(days, d)
+	days, err := resendDays(first, last)
+	if err != nil {
+		return asFlagError(err)
 	}
 	c, err := loadConfig(getenv)
 	if err != nil {
@@ -66,24 +61,12 @@ func cmdResend(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return err
 	}
-	var types []events.Type
-	for _, name := range d.EventTypes {
-		t, err := events.LookupType(name)
-		if err != nil {
-			return badUsage(fmt.Errorf("destination %s: %w", d.ID, err))
-		}
-		types = append(types, t)
-	}
-
 	now := time.Now()
-	var nrs []export.NewRun
-	for _, day := range days {
-		for _, t := range types {
-			nrs = append(nrs, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindResend,
-				Location: c.Location, Now: now, NextAttempt: &now})
-		}
+	ids, err := queueResend(ctx, store, c, d, days, now)
+	var ce *configError
+	if errors.As(err, &ce) {
+		return badUsage(ce.err)
 	}
-	ids, err := store.QueueRuns(ctx, nrs)
 	if err != nil {
 		return err
 	}
@@ -99,4 +82,40 @@ func cmdResend(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	fmt.Fprintf(stderr, "queued %d run(s); \"eventexport serve\" delivers them\n", len(ids))
 	return nil
+}
+
+// resendDays lists the days from first to last, which may be one year at most.
+func resendDays(first, last events.Day) ([]events.Day, error) {
+	if last.Before(first) {
+		return nil, invalid("to", "%s is before the first day, %s", last, first)
+	}
+	days := []events.Day{}
+	for d := first; !last.Before(d); d = d.AddDays(1) {
+		if len(days) == maxResendDays {
+			return nil, invalid("to", "%s to %s is more than %d days: re-send at most a year at a time", first, last, maxResendDays)
+		}
+		days = append(days, d)
+	}
+	return days, nil
+}
+
+// queueResend queues a new file of each day and event type of d, due at once, and returns
+// the runs' ids. An event type this version does not know is a *configError.
+func queueResend(ctx context.Context, store *export.Store, c config, d export.Destination, days []events.Day, now time.Time) ([]string, error) {
+	var types []events.Type
+	for _, name := range d.EventTypes {
+		t, err := events.LookupType(name)
+		if err != nil {
+			return nil, &configError{fmt.Errorf("destination %s: %w", d.ID, err)}
+		}
+		types = append(types, t)
+	}
+	var nrs []export.NewRun
+	for _, day := range days {
+		for _, t := range types {
+			nrs = append(nrs, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindResend,
+				Location: c.Location, Now: now, NextAttempt: &now})
+		}
+	}
+	return store.QueueRuns(ctx, nrs)
 }
