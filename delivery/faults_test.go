@@ -341,19 +341,59 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
-// A server that allows one session per connection still gets large files,
-// through that one session.
-func TestOneSessionPerConnection(t *testing.T) {
-	checkLeaks(t)
-	srv := sftptest.NewServer(t, sftptest.Options{MaxSessions: 1})
-	const size = 8 << 20
-	p, err, _ := put(t, srv.Config("/in"), "big.bin", &patternReader{n: size})
-	if err != nil {
-		t.Fatalf("Put: %v", err)
+// Servers that allow one session per connection, or one writer per file,
+// still get large files, through one session.
+func TestStripingFallback(t *testing.T) {
+	for name, opts := range map[string]sftptest.Options{
+		"one session":    {MaxSessions: 1},
+		"exclusive open": {ExclusiveOpen: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			checkLeaks(t)
+			srv := sftptest.NewServer(t, opts)
+			const size = 8 << 20
+			p, err, _ := put(t, srv.Config("/in"), "big.bin", &patternReader{n: size})
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			want := make([]byte, size)
+			(&patternReader{n: size}).Read(want)
+			assertFile(t, filepath.Join(srv.Root(), p), string(want))
+		})
 	}
-	want := make([]byte, size)
-	(&patternReader{n: size}).Read(want)
-	assertFile(t, filepath.Join(srv.Root(), p), string(want))
+}
+
+// Failures while a large file is written over several sessions.
+func TestStripedFailures(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults sftptest.Faults
+		class  delivery.Class
+	}{
+		{"write fails", sftptest.Faults{FailWrite: 200}, delivery.ClassServer},
+		{"connection dropped", sftptest.Faults{DropAfterBytes: 6 << 20}, delivery.ClassConnLost},
+		{"server stalls", sftptest.Faults{StallWritesAfter: 6 << 20}, delivery.ClassTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkLeaks(t)
+			srv := sftptest.NewServer(t, sftptest.Options{Faults: tt.faults})
+			cfg := srv.Config("/in")
+			cfg.AttemptTimeout = testAttemptTimeout
+			_, err, took := put(t, cfg, "big.bin", &patternReader{n: 32 << 20})
+			assertClass(t, err, tt.class, false)
+			if took > testAttemptTimeout+slack {
+				t.Errorf("Put took %v", took)
+			}
+			if tt.class != delivery.ClassTimeout {
+				// The temporary file is removed, over a new connection
+				// if need be.
+				assertOnlyFiles(t, filepath.Join(srv.Root(), "in"))
+			} else {
+				assertNotExist(t, filepath.Join(srv.Root(), "in", "big.bin"))
+			}
+		})
+	}
 }
 
 // A host that never answers the TCP handshake is bounded by the connect

@@ -82,11 +82,18 @@ func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if pf.Append {
 		flags |= os.O_APPEND
 	}
-	f, err := os.OpenFile(h.local(r.Filepath), flags, 0o644)
+	local := h.local(r.Filepath)
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	if h.s.opts.ExclusiveOpen && h.s.writing[local] > 0 {
+		return nil, sftp.ErrSSHFxFailure
+	}
+	f, err := os.OpenFile(local, flags, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	return &faultyFile{File: f, h: h}, nil
+	h.s.writing[local]++
+	return &faultyFile{File: f, h: h, local: local}, nil
 }
 
 func (h *handler) Filecmd(r *sftp.Request) error {
@@ -262,7 +269,17 @@ func (l listerAt) ListAt(dst []fs.FileInfo, off int64) (int, error) {
 // faultyFile is an open file whose writes obey the server's Faults.
 type faultyFile struct {
 	*os.File
-	h *handler
+	h     *handler
+	local string
+}
+
+func (f *faultyFile) Close() error {
+	f.h.s.mu.Lock()
+	if f.h.s.writing[f.local]--; f.h.s.writing[f.local] <= 0 {
+		delete(f.h.s.writing, f.local)
+	}
+	f.h.s.mu.Unlock()
+	return f.File.Close()
 }
 
 var errInjected = errors.New("sftptest: injected write failure")

@@ -85,6 +85,9 @@ type Options struct {
 	// renamed, before the rename is answered: tests use it to imitate
 	// servers that move files away as soon as they arrive.
 	AfterRename func(localPath string)
+	// ExclusiveOpen refuses to open a file that is already open for
+	// writing, like servers on file systems with mandatory locks.
+	ExclusiveOpen bool
 	// MaxSessions, if > 0, refuses session channels beyond this many per
 	// connection, like servers limiting sessions.
 	MaxSessions int
@@ -135,6 +138,7 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
 	remotes []string
+	writing map[string]int // local paths open for writing
 
 	writes      atomic.Int64
 	setstats    atomic.Int64
@@ -155,7 +159,7 @@ func Start(opts Options) (*Server, error) {
 			opts.HostKeyTypes = []string{KeyRSA}
 		}
 	}
-	s := &Server{opts: opts, closing: make(chan struct{}), conns: map[net.Conn]struct{}{}}
+	s := &Server{opts: opts, closing: make(chan struct{}), conns: map[net.Conn]struct{}{}, writing: map[string]int{}}
 
 	s.config = &ssh.ServerConfig{ServerVersion: "SSH-2.0-sftptest"}
 	if opts.LegacyOnly {
