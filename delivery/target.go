@@ -95,6 +95,13 @@ func (t *Target) setPresented(k ssh.PublicKey) {
 // file of that name. A missing directory is created when the account may.
 // Nothing ever appears under the final name unless all of r was uploaded.
 //
+// Writes are pipelined (many requests in flight), and files larger than a
+// few MiB are written over several SFTP sessions of the one connection at
+// once, so a long round trip does not cap the throughput. Memory use is a
+// few MiB whatever the size of the file. The temporary file is opened
+// write-only and never read back or stat'ed, and nothing is chmod'ed:
+// drop-box accounts work.
+//
 // Connecting (TCP, SSH handshake, authentication, SFTP session) must finish
 // within ConnectTimeout and the whole Put within AttemptTimeout (or ctx's
 // deadline, if earlier); when a limit passes the connection is closed and
