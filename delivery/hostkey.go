@@ -177,29 +177,31 @@ func matchesHost(patterns []string, host string) bool {
 	return matched
 }
 
-// globMatch matches s against a known_hosts pattern with * and ?.
+// globMatch matches s against a known_hosts pattern with * and ?, in
+// linear time.
 func globMatch(pattern, s string) bool {
-	for len(pattern) > 0 {
-		switch pattern[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if globMatch(pattern[1:], s[i:]) {
-					return true
-				}
-			}
-			return false
-		case '?':
-			if s == "" {
-				return false
-			}
+	p, i := 0, 0
+	star, mark := -1, 0 // the last * seen, and where s stood then
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case star >= 0:
+			// Let the last * swallow one more character.
+			mark++
+			p, i = star+1, mark
 		default:
-			if s == "" || s[0] != pattern[0] {
-				return false
-			}
+			return false
 		}
-		pattern, s = pattern[1:], s[1:]
 	}
-	return s == ""
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
 }
 
 // hostKeyAlgorithmsFor returns the host key signature algorithms that a key
