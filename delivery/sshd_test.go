@@ -214,6 +214,7 @@ Subsystem sftp internal-sftp
 		t.Fatal(err)
 	}
 
+	becomeSubreaper()
 	cmd := exec.Command(bin, "-D", "-e", "-f", configFile)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
 	// Its own process group, so cleanup can stop the connection
@@ -227,9 +228,14 @@ Subsystem sftp internal-sftp
 		cmd.Wait()
 		close(exited)
 	}()
+	startedSSHD(cmd.Process.Pid)
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
+		stoppedSSHD(cmd.Process.Pid)
+		// sshd's connection processes start sessions of their own and
+		// may outlive it: stop and reap them too.
+		reapOrphans()
 	})
 
 	// Wait until it accepts connections.
