@@ -133,7 +133,10 @@ func (e *Error) what() string {
 		}
 		return fmt.Sprintf("permission denied at %s during %s of %s", e.server(), e.Stage, e.pathOrDir())
 	case ClassNoSuchDir:
-		return fmt.Sprintf("the remote directory %s does not exist at %s and could not be created", e.pathOrDir(), e.server())
+		if e.Path == "" || e.Path == "/" || e.Path == "." {
+			return fmt.Sprintf("the login directory does not exist at %s", e.server())
+		}
+		return fmt.Sprintf("the remote directory %s does not exist at %s and could not be created", e.Path, e.server())
 	case ClassConnLost:
 		return fmt.Sprintf("the connection to %s was lost during %s", e.server(), e.Stage)
 	case ClassIncompatible:

@@ -459,6 +459,8 @@ func (a *attempt) dialError(ctx context.Context, err error) error {
 	case errors.Is(err, syscall.EADDRNOTAVAIL) && a.cfg.SourceAddr != "":
 		e.Class = ClassConfig
 		e.Hint = fmt.Sprintf("The source address %s is not an address of this machine; correct the source address setting; retrying will not help", a.cfg.SourceAddr)
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		e.Hint = "The host cannot be reached from here (no route to it); check the host name, or the network; it will be retried"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		e.Hint = "Nothing is listening on that port, or a firewall rejects us; check the host and port, and that the customer's firewall allows our source addresses; it will be retried"
 	}
