@@ -134,8 +134,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return badUsage(err)
 	}
+	ac, err := loadAdminConfig(getenv)
+	if err != nil {
+		return badUsage(err)
+	}
 	replica := runnerReplica()
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With(slog.String("replica", replica))
+	logger := newServiceLogger(sc.config, stderr).With(slog.String("replica", replica))
 
 	if _, err := migrate(ctx, sc.DatabaseURL); err != nil {
 		return err
@@ -145,6 +149,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	defer closeDB()
+	admin, err := startAdmin(ac, &sc.config, store, logger)
+	if err != nil {
+		return err
+	}
+	defer admin.Stop()
 	return serve(ctx, sc, store, logger)
 }
 
