@@ -32,6 +32,7 @@ Usage:
   eventexport serve                           run the nightly exports and retries until SIGTERM
   eventexport resend --destination ID --from YYYY-MM-DD [--to YYYY-MM-DD]
   eventexport runs list|show                  the history of runs and their attempts
+  eventexport rotate-key                      re-seal stored secrets under EVENTEXPORT_SECRET_KEY
   eventexport demo                            deliver sample files to a local SFTP server
 
 Run "eventexport COMMAND -h" for a command's flags. Configuration comes from the environment;
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 		"serve":        cmdServe,
 		"resend":       cmdResend,
 		"runs":         cmdRuns,
+		"rotate-key":   cmdRotateKey,
 		"demo":         cmdDemo,
 	}
 	name, rest := args[0], args[1:]
