@@ -168,7 +168,7 @@ func newAdminHandler(cfg apiConfig, gatherer prometheus.Gatherer) http.Handler {
 }
 
 // ready reports why the service cannot do its work, or nil: the database answers and its
-// schema is the one this version needs.
+// schema has every migration this version needs.
 func ready(ctx context.Context, store *export.Store) error {
 	conn, err := store.DB().Acquire(ctx)
 	if err != nil {
@@ -182,7 +182,9 @@ func ready(ctx context.Context, store *export.Store) error {
 		return fmt.Errorf("read the schema version: %v", err)
 	}
 	conn.Release()
-	if current != latest {
+	// A newer schema is fine: migrations are additive, so replicas of the previous version keep
+	// working while an upgrade rolls out.
+	if current < latest {
 		return fmt.Errorf("the database schema is at version %d, this version needs %d: run `eventexport migrate`", current, latest)
 	}
 	return nil
