@@ -23,9 +23,10 @@ ORDER BY occurred_at, id`
 // ordered by (occurred_at, id), and returns how many it passed. The payload is the event's JSON
 // and is valid only during the call.
 //
-// Any error fn returns stops the stream and is returned as is. A query that fails, also after
-// some events were passed (a lost connection, a timeout, ctx cancelled), returns an error too:
-// a nil error means every event of the window was passed.
+// Any error fn returns stops the stream and is returned as is; the query is then cancelled
+// rather than read to its end, which closes the connection it ran on (a pool replaces it). A
+// query that fails, also after some events were passed (a lost connection, a timeout, ctx
+// cancelled), returns an error too: a nil error means every event of the window was passed.
 func Stream(ctx context.Context, q Querier, companyID string, t Type, w Window, fn func(payload []byte) error) (int64, error) {
 	var company pgtype.UUID
 	if err := company.Scan(companyID); err != nil {
