@@ -11,6 +11,7 @@ package sftptest
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -247,7 +248,24 @@ func NewServer(tb testing.TB, opts Options) *Server {
 }
 
 func generateHostKey(typ string, legacy bool) (ssh.Signer, error) {
-	var key any
+	key, err := newPrivateKey(typ)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("sftptest: %w", err)
+	}
+	if legacy && typ == KeyRSA {
+		// Sign with SHA-1 only, like servers from before 2016.
+		return ssh.NewSignerWithAlgorithms(signer.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSA})
+	}
+	return signer, nil
+}
+
+// newPrivateKey generates a key of one of the host key types.
+func newPrivateKey(typ string) (crypto.Signer, error) {
+	var key crypto.Signer
 	var err error
 	switch typ {
 	case KeyED25519:
@@ -262,15 +280,7 @@ func generateHostKey(typ string, legacy bool) (ssh.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sftptest: generate host key: %w", err)
 	}
-	signer, err := ssh.NewSignerFromKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("sftptest: %w", err)
-	}
-	if legacy && typ == KeyRSA {
-		// Sign with SHA-1 only, like servers from before 2016.
-		return ssh.NewSignerWithAlgorithms(signer.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSA})
-	}
-	return signer, nil
+	return key, nil
 }
 
 // Close stops the server, closes its connections and waits for its
