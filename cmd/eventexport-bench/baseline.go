@@ -27,8 +27,20 @@ func baselineChild() error {
 	if err != nil {
 		return err
 	}
+	auth := []ssh.AuthMethod{ssh.Password(os.Getenv("BENCH_SFTP_PASSWORD"))}
+	if keyFile := os.Getenv("BENCH_SFTP_KEY"); keyFile != "" {
+		pemBytes, err := os.ReadFile(keyFile)
+		if err != nil {
+			return err
+		}
+		signer, err := ssh.ParsePrivateKey(pemBytes)
+		if err != nil {
+			return err
+		}
+		auth = []ssh.AuthMethod{ssh.PublicKeys(signer)}
+	}
 	sc, chans, reqs, err := ssh.NewClientConn(nc, os.Getenv("BENCH_SFTP_ADDR"), &ssh.ClientConfig{
-		User: "bench", Auth: []ssh.AuthMethod{ssh.Password("bench")},
+		User: os.Getenv("BENCH_SFTP_USER"), Auth: auth,
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // loopback benchmark server only
 	})
 	if err != nil {
@@ -39,7 +51,11 @@ func baselineChild() error {
 		return err
 	}
 	defer client.Close()
-	f, err := client.OpenFile("/bench/baseline.json", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	dir := os.Getenv("BENCH_SFTP_DIR")
+	if err := client.MkdirAll(dir); err != nil {
+		return err
+	}
+	f, err := client.OpenFile(dir+"/baseline.json", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return err
 	}
@@ -77,6 +93,6 @@ func baselineChild() error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Printf("/bench/baseline.json\t0 events\t%d bytes\n", n)
+	fmt.Printf("%s/baseline.json\t0 events\t%d bytes\n", dir, n)
 	return nil
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/eventexport/eventexport/delivery/sftptest"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/events/eventstest"
 	"github.com/eventexport/eventexport/migrations"
@@ -43,6 +42,7 @@ func main() {
 	bin := flag.String("bin", "bin/eventexport", "the eventexport binary to measure")
 	baseline := flag.Bool("baseline", false, "also measure the minimal streaming program")
 	repeat := flag.Int("repeat", 1, "runs to measure")
+	server := flag.String("server", "sshd", "SFTP server to deliver to: sshd (OpenSSH on a loopback port) or inprocess")
 	child := flag.Bool("baseline-child", false, "internal: run the minimal program")
 	flag.Parse()
 	if *child {
@@ -52,13 +52,13 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*n, *format, *bin, *baseline, *repeat); err != nil {
+	if err := bench(*n, *format, *bin, *server, *baseline, *repeat); err != nil {
 		fmt.Fprintln(os.Stderr, "eventexport-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(n int, format, bin string, baseline bool, repeat int) error {
+func bench(n int, format, bin, server string, baseline bool, repeat int) error {
 	ctx := context.Background()
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
@@ -78,16 +78,11 @@ func bench(n int, format, bin string, baseline bool, repeat int) error {
 		return err
 	}
 
-	root, err := os.MkdirTemp("", "eventexport-bench-sftp-")
+	srv, err := startServer(server)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
-	srv, err := sftptest.Start(sftptest.Options{User: "bench", Password: "bench", Root: root})
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
+	defer srv.close()
 
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
@@ -97,26 +92,27 @@ func bench(n int, format, bin string, baseline bool, repeat int) error {
 	if _, err := pool.Exec(ctx, "DELETE FROM attempts; DELETE FROM runs; DELETE FROM destinations; DELETE FROM targets"); err != nil {
 		return err
 	}
-	out, err := command(bin, env, "destinations", "add", "--company", company, "--url", srv.URL("/bench"),
-		"--format", format, "--host-key", srv.HostKeyPin()).Output()
+	out, err := command(bin, env, append([]string{"destinations", "add", "--company", company, "--url", srv.url,
+		"--format", format, "--host-key", srv.pin}, srv.args...)...).Output()
 	if err != nil {
 		return fmt.Errorf("destinations add: %w", err)
 	}
 	dest := strings.TrimSpace(string(out))
 
-	fmt.Printf("day %s, %d events, format %s, in-process SFTP server on %s\n", benchDay, n, format, srv.Addr())
+	fmt.Printf("day %s, %d events, format %s, %s on %s\n", benchDay, n, format, srv.name, srv.addr)
 	for range repeat {
 		if err := measure("eventexport run", command(bin, env, "run", "--destination", dest, "--date", benchDay.String()), n); err != nil {
 			return err
 		}
 		if baseline {
 			self, _ := os.Executable()
-			c := command(self, append(env, "BENCH_SFTP_ADDR="+srv.Addr(), "BENCH_SFTP_DIR="+root), "-baseline-child")
+			c := command(self, append(env, "BENCH_SFTP_ADDR="+srv.addr, "BENCH_SFTP_USER="+srv.user,
+				"BENCH_SFTP_PASSWORD="+srv.password, "BENCH_SFTP_KEY="+srv.keyFile, "BENCH_SFTP_DIR="+srv.dir), "-baseline-child")
 			if err := measure("baseline", c, n); err != nil {
 				return err
 			}
 		}
-		files, _ := filepath.Glob(filepath.Join(root, "bench", "*"))
+		files, _ := filepath.Glob(filepath.Join(srv.local, "*"))
 		for _, f := range files {
 			os.Remove(f)
 		}
