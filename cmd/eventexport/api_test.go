@@ -344,8 +344,10 @@ func TestAPIDestinations(t *testing.T) {
 	f := newAPIFixture(t, testToken)
 	good := func() map[string]any {
 		return map[string]any{"company_id": f.company, "url": f.srv.URL("/inbox"), "format": "json", "host_key": f.srv.HostKeyPin(),
-			"name": "Acme JSON", "event_types": []string{"courseComplete"}, "start_date": "2026-03-01"}
+			"name": "Acme JSON", "event_types": []string{"courseComplete"}, "start_date": "2026-03-01",
+			"alert_url": "https://hooks.example.com/services/T0001/B0001/webhook-secret-path"}
 	}
+	f.secrets = append(f.secrets, "webhook-secret-path")
 	with := func(k string, v any) map[string]any {
 		m := good()
 		if v == nil {
@@ -389,6 +391,9 @@ func TestAPIDestinations(t *testing.T) {
 	status, d, _ := f.call(t, "POST", "/v1/destinations", good())
 	if status != 201 || d["company_id"] != f.company || d["start_date"] != "2026-03-01" || d["has_password"] != true || d["enabled"] != true {
 		t.Fatalf("POST destination: %d %v", status, d)
+	}
+	if d["alert_url"] != "https://hooks.example.com/…" {
+		t.Errorf("alert_url %q, want it cut to its host", d["alert_url"])
 	}
 	if !strings.Contains(d["url"].(string), "acme:xxxxx@127.0.0.1") {
 		t.Errorf("url %q is not redacted", d["url"])
