@@ -146,3 +146,14 @@ func openStore(ctx context.Context, c config) (*export.Store, func(), error) {
 	}
 	return export.NewStore(pool, c.Sealer, c.SealerErr), pool.Close, nil
 }
+
+// openStoreFromEnv reads the configuration and opens the store: what every command that works
+// on the database starts with. A configuration error is bad usage.
+func openStoreFromEnv(ctx context.Context, getenv env) (config, *export.Store, func(), error) {
+	c, err := loadConfig(getenv)
+	if err != nil {
+		return c, nil, nil, badUsage(err)
+	}
+	store, closeDB, err := openStore(ctx, c)
+	return c, store, closeDB, err
+}

@@ -188,11 +188,7 @@ func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -223,11 +219,7 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -262,11 +254,7 @@ func destinationsSetEnabled(ctx context.Context, sub string, args []string, stdo
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}

@@ -32,11 +32,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		return badUsage(fmt.Errorf("--date: %w", err))
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}

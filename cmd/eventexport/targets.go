@@ -144,7 +144,7 @@ func targetsList(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func targetsShow(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -305,7 +305,7 @@ func targetsRemove(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -322,15 +322,6 @@ func targetsRemove(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	fmt.Fprintf(stdout, "target %s removed\n", fs.Arg(0))
 	return nil
-}
-
-// openStoreFromEnv reads the configuration and opens the store.
-func openStoreFromEnv(ctx context.Context, getenv env) (*export.Store, func(), error) {
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return nil, nil, badUsage(err)
-	}
-	return openStore(ctx, c)
 }
 
 func authSummary(password, key bool) string {

@@ -24,11 +24,7 @@ func cmdTestSend(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
