@@ -5,9 +5,11 @@ package migrations
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/tern/v2/migrate"
 )
 
@@ -32,17 +34,34 @@ func Migrate(ctx context.Context, conn *pgx.Conn) (applied int, err error) {
 	return applied, nil
 }
 
-// Status reports the applied and the latest known schema version.
-func Status(ctx context.Context, conn *pgx.Conn) (current, latest int, err error) {
-	m, err := newMigrator(ctx, conn)
+// Querier runs a query: a *pgx.Conn, *pgxpool.Pool or pgx.Tx.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Status reports the applied and the latest known schema version. It only reads: a database
+// never migrated is at version 0.
+func Status(ctx context.Context, q Querier) (current, latest int, err error) {
+	names, err := migrate.FindMigrations(files)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("load migrations: %w", err)
 	}
-	v, err := m.GetCurrentVersion(ctx)
+	rows, err := q.Query(ctx, `SELECT version FROM `+versionTable)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: never migrated
+			return 0, len(names), nil
+		}
+		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	v, err := pgx.CollectExactlyOneRow(rows, pgx.RowTo[int])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, len(names), nil
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("read schema version: %w", err)
 	}
-	return int(v), len(m.Migrations), nil
+	return v, len(names), nil
 }
 
 func newMigrator(ctx context.Context, conn *pgx.Conn) (*migrate.Migrator, error) {

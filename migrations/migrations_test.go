@@ -87,6 +87,21 @@ func TestMigrateFreshRace(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Status only reads: an empty schema is at version 0 and stays empty.
+	probe, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, latest, err := migrations.Status(ctx, probe)
+	probe.Close(ctx)
+	if err != nil || cur != 0 || latest == 0 {
+		t.Fatalf("Status of an empty schema = %d, %d, %v; want 0, latest, nil", cur, latest, err)
+	}
+	var tables int
+	if err := admin.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = $1", schema).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("Status created %d tables (%v)", tables, err)
+	}
+
 	var wg sync.WaitGroup
 	applied := make([]int, 3)
 	errs := make([]error, 3)
@@ -116,7 +131,7 @@ func TestMigrateFreshRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	_, latest, err := migrations.Status(ctx, conn)
+	_, latest, err = migrations.Status(ctx, conn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/migrations"
 )
 
 // config is the service's configuration, read from the environment.
@@ -143,6 +144,15 @@ func openStore(ctx context.Context, c config) (*export.Store, func(), error) {
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("connect to the database: %w", err)
+	}
+	current, latest, err := migrations.Status(pctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	if current < latest {
+		pool.Close()
+		return nil, nil, badUsagef("the database schema is at version %d of %d: run `eventexport migrate` first", current, latest)
 	}
 	return export.NewStore(pool, c.Sealer, c.SealerErr), pool.Close, nil
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/eventexport/eventexport/delivery/sftptest"
 	"github.com/eventexport/eventexport/events"
@@ -373,5 +374,38 @@ func TestRunDeliveryFailureExits1(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(filepath.Join(f.srv.Root(), "inbox")); len(entries) != 0 {
 		t.Errorf("files on the server after a refused host key: %v", entries)
+	}
+}
+
+// Against a database never migrated, commands say what to do instead of failing on a missing
+// table, and migrate is idempotent.
+func TestCommandsNeedMigratedSchema(t *testing.T) {
+	base := pgtest.BaseURL(t)
+	ctx := context.Background()
+	schema := "eventexport_test_unmigrated_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	u, err := pgtest.WithSearchPath(base, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"DATABASE_URL=" + u}
+	if _, errOut, code := cli(t, env, "destinations", "list"); code != 2 || !strings.Contains(errOut, "eventexport migrate") {
+		t.Errorf("list on an unmigrated schema: exit %d, %q; want 2 and the advice to migrate", code, errOut)
+	}
+	for i := 0; i < 2; i++ {
+		if out, errOut, code := cli(t, env, "migrate"); code != 0 || !strings.Contains(out, "schema is current") {
+			t.Fatalf("migrate #%d: exit %d, %s%s", i+1, code, out, errOut)
+		}
+	}
+	if _, errOut, code := cli(t, env, "destinations", "list"); code != 0 {
+		t.Errorf("list after migrate: exit %d, %s", code, errOut)
 	}
 }
