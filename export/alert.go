@@ -169,6 +169,7 @@ func (a *Alerter) Close(ctx context.Context) {
 		<-a.done
 	}
 	a.cancel()
+	a.cfg.Client.CloseIdleConnections()
 }
 
 func (a *Alerter) run() {

@@ -15,7 +15,7 @@ import (
 type RetryPolicy struct {
 	Initial time.Duration // the wait before the first retry; default 20 s
 	Max     time.Duration // the longest wait; default 1 h
-	Retries int           // retries after the first attempt; default 10
+	Retries int           // retries after the first attempt; default 10, negative for none
 	Jitter  float64       // the largest relative change of a wait, below 1; default 0.1, negative for none
 	// Rand returns a number in [0, 1); default math/rand/v2.Float64.
 	Rand func() float64
@@ -38,7 +38,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Max < p.Initial {
 		p.Max = p.Initial
 	}
-	if p.Retries < 0 {
+	switch {
+	case p.Retries == 0:
+		p.Retries = d.Retries
+	case p.Retries < 0:
 		p.Retries = 0
 	}
 	switch {

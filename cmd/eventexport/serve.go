@@ -64,6 +64,9 @@ func loadServeConfig(getenv env) (serveConfig, error) {
 	if sc.Retry.Retries, err = intEnv(getenv, "EVENTEXPORT_RETRIES", 10, 0, 1000); err != nil {
 		return sc, err
 	}
+	if sc.Retry.Retries == 0 {
+		sc.Retry.Retries = -1 // none: the first attempt is the only one
+	}
 	if v := strings.TrimSpace(getenv("EVENTEXPORT_RETRY_JITTER")); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || f >= 1 {
@@ -187,7 +190,7 @@ func serve(ctx context.Context, sc serveConfig, store *export.Store, logger *slo
 	c.Start()
 	logger.Info("serving", slog.String("schedule", sc.ScheduleSpec), slog.String("timezone", sc.Location.String()),
 		slog.Int("concurrency", sc.Concurrency), slog.Int("catchup_days", sc.CatchUpDays),
-		slog.Int("retries", sc.Retry.Retries), slog.Duration("retry_initial", sc.Retry.Initial), slog.Duration("retry_max", sc.Retry.Max))
+		slog.Int("retries", max(sc.Retry.Retries, 0)), slog.Duration("retry_initial", sc.Retry.Initial), slog.Duration("retry_max", sc.Retry.Max))
 
 	planned := make(chan struct{})
 	go func() {
