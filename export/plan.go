@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,7 +43,14 @@ type PlannerConfig struct {
 // fire racing a start) may run at once: runs are unique per destination, event type and day.
 type Planner struct {
 	cfg PlannerConfig
+
+	mu       sync.Mutex
+	lastKey  string    // the due days and destinations of the last complete planning
+	lastPlan time.Time // when it was made
 }
+
+// replanEvery is how long a planner trusts that nothing changed when nothing seems to have.
+const replanEvery = 10 * time.Minute
 
 // NewPlanner returns a Planner.
 func NewPlanner(cfg PlannerConfig) *Planner {
@@ -125,6 +133,20 @@ func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 	if len(days) == 0 {
 		return plan, nil
 	}
+	// Planning is cheap to call often: when neither the due days nor any destination changed
+	// since the last complete planning, there is nothing to do. A destination added with an
+	// earlier start date is thus backfilled at the next call, not the next night.
+	var fp string
+	if err := p.cfg.Store.db.QueryRow(ctx, fingerprintSQL).Scan(&fp); err != nil {
+		return plan, fmt.Errorf("read destinations: %w", err)
+	}
+	key := fmt.Sprint(days, fp)
+	p.mu.Lock()
+	unchanged := key == p.lastKey && now.Sub(p.lastPlan) < replanEvery && !now.Before(p.lastPlan)
+	p.mu.Unlock()
+	if unchanged {
+		return plan, nil
+	}
 	dayArg := make([]string, len(days))
 	starts := make([]time.Time, len(days))
 	ends := make([]time.Time, len(days))
@@ -144,6 +166,9 @@ func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 		return plan, fmt.Errorf("plan runs of %s to %s: %w", days[0], days[len(days)-1], err)
 	}
 	plan.Created = tag.RowsAffected()
+	p.mu.Lock()
+	p.lastKey, p.lastPlan = key, now
+	p.mu.Unlock()
 	if plan.Created > 0 {
 		p.cfg.Logger.Info("planned runs", slog.Int64("runs", plan.Created),
 			slog.String("from", days[0].String()), slog.String("to", days[len(days)-1].String()))
@@ -168,6 +193,11 @@ WHERE d.enabled AND w.day >= d.start_date
 	AND NOT EXISTS (SELECT 1 FROM runs r
 		WHERE r.destination_id = d.id AND r.event_type = t.name AND r.day = w.day AND r.kind = 'scheduled')
 ON CONFLICT (destination_id, event_type, day) WHERE kind = 'scheduled' DO NOTHING`
+
+// fingerprintSQL sums a hash of what planning reads of each destination: any destination
+// added, enabled, disabled or changed changes it.
+const fingerprintSQL = `SELECT count(*) || '/' || coalesce(sum(hashtext(id::text || enabled::text || start_date::text ||
+	event_types::text || format || updated_at::text)), 0) FROM destinations`
 
 // randomNameSQL is an SQL expression of n characters drawn uniformly from nameAlphabet,
 // evaluated anew for each row.

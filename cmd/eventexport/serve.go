@@ -195,7 +195,7 @@ func serve(ctx context.Context, sc serveConfig, store *export.Store, logger *slo
 	planned := make(chan struct{})
 	go func() {
 		defer close(planned)
-		planLoop(ctx, planner, worker, wake, logger)
+		planLoop(ctx, planner, worker, wake, sc.Poll, logger)
 	}()
 
 	<-ctx.Done()
@@ -210,17 +210,22 @@ func serve(ctx context.Context, sc serveConfig, store *export.Store, logger *slo
 	return nil
 }
 
-// planLoop plans at once, at every wake-up, and when the next day becomes due (also on days
-// cron does not fire), then wakes the worker. A failed planning is tried again soon.
-func planLoop(ctx context.Context, planner *export.Planner, worker *export.Worker, wake <-chan struct{}, logger *slog.Logger) {
+// planLoop plans at once, at every wake-up, when the next day becomes due (also on days cron
+// does not fire), and every poll interval (cheap when nothing changed: it then backfills a
+// destination added with an earlier start date at once), then wakes the worker. A failed
+// planning is tried again soon.
+func planLoop(ctx context.Context, planner *export.Planner, worker *export.Worker, wake <-chan struct{}, poll time.Duration, logger *slog.Logger) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	ticker := time.NewTicker(max(poll, time.Second))
+	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
 		case <-timer.C:
+		case <-ticker.C:
 		}
 		plan, err := planner.Plan(ctx)
 		if err != nil {
@@ -231,7 +236,9 @@ func planLoop(ctx context.Context, planner *export.Planner, worker *export.Worke
 			timer.Reset(10 * time.Second)
 			continue
 		}
-		worker.Wake()
+		if plan.Created > 0 {
+			worker.Wake()
+		}
 		// Plan again a moment after the next day becomes due, whatever cron does.
 		timer.Reset(time.Until(plan.NextDue) + time.Second)
 	}

@@ -643,3 +643,83 @@ func TestServeReplicaDyingMidAttemptLosesTheLease(t *testing.T) {
 		t.Errorf("both attempts by %s; want another replica", as[0].Replica)
 	}
 }
+
+// With the nightly schedule, a destination added while the service runs, with a start date
+// in the past, is backfilled at once rather than the next night.
+func TestServeBackfillsANewDestinationAtOnce(t *testing.T) {
+	f := newFixture(t)
+	env := append(append([]string{}, f.env...), "EVENTEXPORT_SCHEDULE=0 2 * * *")
+	s := startServe(t, env)
+	time.Sleep(300 * time.Millisecond)
+	start := yesterday().AddDays(-2)
+	dest := f.addDestination(t, "json", "--start-date", start.String())
+	want := 3
+	if time.Now().In(newYorkZone()).Hour() < 2 { // yesterday is not due before 2am
+		want = 2
+	}
+	eventually(t, 15*time.Second, "the days since the start date delivered", func() bool {
+		r := f.runs(t, dest)
+		return len(r) == want && r[0].Status == "delivered" && r[len(r)-1].Status == "delivered"
+	})
+	s.stop(t, syscall.SIGTERM, 10*time.Second)
+	if files := inboxFiles(t, f.srv); len(files) != want {
+		t.Errorf("%d files, want %d", len(files), want)
+	}
+}
+
+func TestServeConfig(t *testing.T) {
+	base := map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1/db"}
+	getenv := func(kv ...string) env {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	sc, err := loadServeConfig(getenv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.ScheduleSpec != "0 2 * * *" || sc.PlanSchedule == nil || sc.CatchUpDays != 7 || sc.Concurrency != 8 ||
+		sc.ShutdownGrace != 30*time.Second || sc.Retry.Initial != 20*time.Second || sc.Retry.Max != time.Hour ||
+		sc.Retry.Retries != 10 || sc.Poll != time.Second || sc.Location.String() != "America/New_York" {
+		t.Errorf("defaults = %+v", sc)
+	}
+	for _, spec := range []string{"0 0 2 * * *", "*/5 * * * * *", "@every 10s", "@daily", "30 1 * * 1-5"} {
+		if _, err := loadServeConfig(getenv("EVENTEXPORT_SCHEDULE", spec)); err != nil {
+			t.Errorf("schedule %q refused: %v", spec, err)
+		}
+	}
+	if sc, _ := loadServeConfig(getenv("EVENTEXPORT_SCHEDULE", "@every 10s")); sc.PlanSchedule != nil {
+		t.Errorf("@every: a day must be due as soon as it is over")
+	}
+	if sc, _ := loadServeConfig(getenv("EVENTEXPORT_RETRIES", "0")); sc.Retry.Attempts() != 1 {
+		t.Errorf("EVENTEXPORT_RETRIES=0 gives %d attempts, want 1", sc.Retry.Attempts())
+	}
+	for _, kv := range [][2]string{
+		{"EVENTEXPORT_SCHEDULE", "0 25 * * *"},
+		{"EVENTEXPORT_SCHEDULE", "CRON_TZ=Europe/Berlin 0 2 * * *"},
+		{"EVENTEXPORT_SCHEDULE", "every night"},
+		{"EVENTEXPORT_CATCHUP_DAYS", "-1"},
+		{"EVENTEXPORT_RETRY_INITIAL", "soon"},
+		{"EVENTEXPORT_RETRY_MAX", "1s"},
+		{"EVENTEXPORT_RETRIES", "ten"},
+		{"EVENTEXPORT_CONCURRENCY", "0"},
+		{"EVENTEXPORT_SHUTDOWN_GRACE", "-5s"},
+		{"EVENTEXPORT_ALERT_WEBHOOK", "hooks.slack.com/x"},
+		{"EVENTEXPORT_RETRY_JITTER", "2"},
+	} {
+		if _, err := loadServeConfig(getenv(kv[0], kv[1])); err == nil || !strings.Contains(err.Error(), kv[0]) {
+			t.Errorf("%s=%q: error %v; want one naming the variable", kv[0], kv[1], err)
+		}
+	}
+	// The binary refuses a bad configuration with exit 2 at once.
+	f := newFixture(t)
+	_, errOut, code := cli(t, append(append([]string{}, f.env...), "EVENTEXPORT_SCHEDULE=0 25 * * *"), "serve")
+	if code != 2 || !strings.Contains(errOut, "EVENTEXPORT_SCHEDULE") {
+		t.Errorf("serve with a bad schedule: exit %d, %q; want 2 naming the variable", code, errOut)
+	}
+}
