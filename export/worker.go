@@ -307,7 +307,7 @@ func (w *Worker) attempt(c claimed) {
 		}
 		log.Error("delivery failed for good: no more attempts", slog.Int("attempts", out.Attempt),
 			slog.String("error", out.Err.Error()), slog.String("error_class", out.Class), slog.Bool("permanent", out.Permanent))
-		w.alert(failedAlert(d, run, out, out.Attempt, w.cfg.Now()), d)
+		w.alert(failedAlert(d, run, out, out.Attempt-c.abandoned, w.cfg.Now()), d)
 	}
 }
 
