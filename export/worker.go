@@ -171,7 +171,8 @@ func (w *Worker) loop() {
 // claimed is a run a worker holds the lease of.
 type claimed struct {
 	Run
-	abandoned int // attempts that were cut short (a replica died or stopped), not counted as retries
+	abandoned int  // attempts that were cut short (a replica died or stopped), not counted as retries
+	failing   bool // the destination's last run had failed for good when this one was claimed
 }
 
 // claimSQL takes up to $2 due runs: pending ones whose time has come, and running ones whose
@@ -196,7 +197,8 @@ WITH due AS (
 )
 SELECT ` + runColumns + `,
 	(SELECT count(*) FROM attempts a WHERE a.run_id = c.id AND a.outcome = 'abandoned')
-	+ (SELECT count(*) FROM abandoned x WHERE x.run_id = c.id)
+	+ (SELECT count(*) FROM abandoned x WHERE x.run_id = c.id),
+	(SELECT d.failing_since IS NOT NULL FROM destinations d WHERE d.id = c.destination_id)
 FROM claimed c`
 
 func (w *Worker) claim(ctx context.Context, n int) ([]claimed, error) {
@@ -211,7 +213,7 @@ func (w *Worker) claim(ctx context.Context, n int) ([]claimed, error) {
 		r := &c.Run
 		err := row.Scan(&r.ID, &r.DestinationID, &r.EventType, &day, &r.Window.Start, &r.Window.End, &kind, &status, &format,
 			&r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
-			&r.CreatedAt, &r.DeliveredAt, &r.FailedAt, &c.abandoned)
+			&r.CreatedAt, &r.DeliveredAt, &r.FailedAt, &c.abandoned, &c.failing)
 		if err != nil {
 			return c, err
 		}
@@ -289,7 +291,7 @@ func (w *Worker) attempt(c claimed) {
 			log.Error("record the abandoned attempt", slog.String("error", err.Error()))
 		}
 		log.Warn("delivery attempt cut short by shutdown; the run is due again", slog.Int("attempt", out.Attempt))
-	case out.Delivered():
+	case out.Delivered() && c.failing:
 		var failing bool
 		err := w.cfg.Store.db.QueryRow(rctx, `UPDATE destinations SET failing_since = NULL
 			WHERE id = $1 AND failing_since IS NOT NULL RETURNING true`, d.ID).Scan(&failing)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,11 +21,23 @@ import (
 	"github.com/eventexport/eventexport/migrations/pgtest"
 )
 
-// queryCounter counts the statements a pool sends.
-type queryCounter struct{ n atomic.Int64 }
+// queryCounter counts the statements a pool sends, in all and by their first words.
+type queryCounter struct {
+	n     atomic.Int64
+	mu    sync.Mutex
+	bySQL map[string]int
+}
 
-func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+func (q *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	q.n.Add(1)
+	key := strings.Join(strings.Fields(d.SQL), " ")
+	key = key[:min(len(key), 60)]
+	q.mu.Lock()
+	if q.bySQL == nil {
+		q.bySQL = map[string]int{}
+	}
+	q.bySQL[key]++
+	q.mu.Unlock()
 	return ctx
 }
 
@@ -107,6 +121,9 @@ func BenchmarkNight(b *testing.B) {
 			b.Fatal(err)
 		}
 		before := counter.n.Load()
+		counter.mu.Lock()
+		counter.bySQL = nil
+		counter.mu.Unlock()
 		b.StartTimer()
 
 		began := time.Now()
@@ -146,6 +163,13 @@ func BenchmarkNight(b *testing.B) {
 		b.ReportMetric(took.Seconds(), "s/night")
 		b.ReportMetric(float64(queries)/float64(nDest), "queries/run")
 		b.ReportMetric(float64(nDest)/took.Seconds(), "runs/s")
+		if os.Getenv("EVENTEXPORT_BENCH_VERBOSE") != "" {
+			counter.mu.Lock()
+			for sql, n := range counter.bySQL {
+				b.Logf("%6d  %s", n, sql)
+			}
+			counter.mu.Unlock()
+		}
 		b.Logf("night of %d destinations × %d events: %s, %d statements (%.1f per run), concurrency %d",
 			nDest, nEvents, took.Round(time.Millisecond), queries, float64(queries)/float64(nDest), concurrency)
 	}
