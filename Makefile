@@ -2,7 +2,9 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: help build test vet fmt-check bench bench-smoke bench-run demo
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: help build test vet lint fmt-check bench bench-smoke bench-run demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -10,11 +12,15 @@ help: ## list the targets
 build: ## build bin/eventexport
 	$(GO) build -o bin/eventexport ./cmd/eventexport
 
-test: fmt-check vet ## check formatting, vet, and run every test with the race detector
+test: fmt-check vet lint ## check formatting, vet, lint, and run every test with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 vet: ## go vet
 	$(GO) vet $(PKGS)
+
+lint: ## staticcheck, installed from the module proxy at a pinned version
+	@command -v staticcheck >/dev/null 2>&1 || GOFLAGS= $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" staticcheck $(PKGS)
 
 fmt-check: ## fail when a file is not gofmt-formatted
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -131,7 +131,11 @@ func parseFingerprintPin(fp string) (hostPin, error) {
 func isKeyType(s string) bool {
 	switch s {
 	case ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
-		ssh.KeyAlgoRSA, ssh.InsecureKeyAlgoDSA, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256:
+		ssh.KeyAlgoRSA, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256:
+		return true
+	}
+	//lint:ignore SA1019 DSA host keys are recognised, and accepted only with legacy crypto
+	if s == ssh.InsecureKeyAlgoDSA {
 		return true
 	}
 	return strings.HasSuffix(s, "-cert-v01@openssh.com")
@@ -213,9 +217,10 @@ func hostKeyAlgorithmsFor(keyType string, legacy bool) []string {
 			return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
 		}
 		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+	//lint:ignore SA1019 DSA host keys are accepted only with legacy crypto
 	case ssh.InsecureKeyAlgoDSA:
 		if legacy {
-			return []string{ssh.InsecureKeyAlgoDSA}
+			return []string{ssh.InsecureKeyAlgoDSA} //lint:ignore SA1019 as above
 		}
 		return nil
 	case ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521:
@@ -227,6 +232,7 @@ func hostKeyAlgorithmsFor(keyType string, legacy bool) []string {
 // hostKeyTypes lists host key types in order of preference.
 var hostKeyTypes = []string{
 	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	//lint:ignore SA1019 DSA host keys are accepted only with legacy crypto
 	ssh.KeyAlgoRSA, ssh.InsecureKeyAlgoDSA,
 }
 

@@ -64,7 +64,7 @@ func clientKeys(t testing.TB) []testKey {
 			return p
 		}
 		ecDER, _ := x509.MarshalECPrivateKey(ecKey)
-		//nolint:staticcheck // legacy PEM encryption is what old tools write, and must be read
+		//lint:ignore SA1019 legacy PEM encryption is what old tools write, and must be read
 		encRSA, _ := x509.EncryptPEMBlock(rand.Reader, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey), pass, x509.PEMCipherAES256)
 		pkcs8, _ := x509.MarshalPKCS8PrivateKey(edKey)
 		keys = []testKey{

@@ -325,9 +325,8 @@ func TestPlanRacingPlannersCreateEachRunOnce(t *testing.T) {
 	db := pgtest.New(t)
 	s := NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
-	var ids []string
 	for range 20 {
-		ids = append(ids, addTestDestination(t, s, day("2026-01-01"), FormatJSON).ID)
+		addTestDestination(t, s, day("2026-01-01"), FormatJSON)
 	}
 	c := &clock{t: wall("2026-06-10 02:30")}
 	var wg sync.WaitGroup
