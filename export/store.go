@@ -110,8 +110,12 @@ func ParseUUID(field, s string) (string, error) {
 	return u.String(), nil
 }
 
+// HasSecrets reports whether the target holds a password or a private key in the clear, to
+// be sealed when it is stored.
+func (t Target) HasSecrets() bool { return t.Password != "" || len(t.PrivateKey) > 0 }
+
 func (s *Store) seal(t *Target) error {
-	if t.Password == "" && len(t.PrivateKey) == 0 && len(t.Passphrase) == 0 {
+	if !t.HasSecrets() && len(t.Passphrase) == 0 {
 		return nil
 	}
 	if s.sealer == nil {

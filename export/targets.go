@@ -127,6 +127,11 @@ type TargetUpdate struct {
 	LegacyCrypto *bool
 }
 
+// HasSecrets reports whether the update stores a password or a private key.
+func (u TargetUpdate) HasSecrets() bool {
+	return (u.Password != nil && *u.Password != "") || (u.PrivateKey != nil && len(*u.PrivateKey) > 0)
+}
+
 // UpdateTarget applies u to the shared target id.
 func (s *Store) UpdateTarget(ctx context.Context, id string, u TargetUpdate) (Target, error) {
 	if _, err := uuid.Parse(id); err != nil {

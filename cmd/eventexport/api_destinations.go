@@ -70,7 +70,7 @@ func (a *api) addDestination(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.needSealer(nd.Target.Password != "" || len(nd.Target.PrivateKey) > 0); err != nil {
+	if err := a.needSealer(nd.Target.HasSecrets()); err != nil {
 		return err
 	}
 	d, err := a.cfg.Store.AddDestination(r.Context(), nd)

@@ -84,7 +84,7 @@ func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return asFlagError(err)
 	}
-	if err := needSealer(c, nd.Target); err != nil {
+	if err := needSealer(c, nd.Target.HasSecrets()); err != nil {
 		return err
 	}
 	store, closeDB, err := openStore(ctx, c)
@@ -133,8 +133,8 @@ func readSecretFiles(keyFile, passphraseFile, passwordFile string) (key, passphr
 }
 
 // needSealer refuses, as bad configuration, to store secrets without a usable key.
-func needSealer(c config, t export.Target) error {
-	if (t.Password != "" || len(t.PrivateKey) > 0) && c.Sealer == nil {
+func needSealer(c config, secrets bool) error {
+	if secrets && c.Sealer == nil {
 		return badUsage(c.SealerErr)
 	}
 	return nil

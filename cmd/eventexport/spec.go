@@ -112,6 +112,127 @@ func (s targetSpec) build() (export.Target, error) {
 	return t, nil
 }
 
+// buildShared validates the spec into a shared target, which needs a name.
+func (s targetSpec) buildShared() (export.Target, error) {
+	if strings.TrimSpace(s.Name) == "" {
+		return export.Target{}, invalid("name", "is required: destinations refer to targets by id, people by name")
+	}
+	return s.build()
+}
+
+// targetPatch changes a target (targets update, PATCH /v1/targets/{id}): the fields given change, the others stay. An empty
+// password or private_key removes it; an empty host_key unpins the key.
+type targetPatch struct {
+	Name         *string `json:"name"`
+	URL          *string `json:"url"`
+	Host         *string `json:"host"`
+	Port         *int    `json:"port"`
+	User         *string `json:"user"`
+	Password     *string `json:"password"`
+	PrivateKey   *string `json:"private_key"`
+	Passphrase   *string `json:"private_key_passphrase"`
+	HostKey      *string `json:"host_key"`
+	BaseDir      *string `json:"base_dir"`
+	LegacyCrypto *bool   `json:"legacy_crypto"`
+}
+
+// update validates the patch into a TargetUpdate of t.
+func (p targetPatch) update(t export.Target) (export.TargetUpdate, error) {
+	var u export.TargetUpdate
+	if p == (targetPatch{}) {
+		return u, invalid("name", "nothing to update: give at least one field")
+	}
+	if p.URL != nil {
+		if p.Host != nil || p.Port != nil || p.User != nil || p.BaseDir != nil {
+			return u, invalid("url", "give either a URL or host, port, user and base directory, not both")
+		}
+		parsed, err := delivery.ParseURL(*p.URL)
+		if err != nil {
+			return u, &invalidField{Field: "url", Err: err}
+		}
+		u.Host, u.Port, u.User, u.BaseDir = &parsed.Host, &parsed.Port, &parsed.User, &parsed.Dir
+		if parsed.Password != "" {
+			if p.Password != nil {
+				return u, invalid("password", "the URL holds a password already")
+			}
+			u.Password = &parsed.Password
+		}
+	}
+	if p.Name != nil {
+		if strings.TrimSpace(*p.Name) == "" {
+			return u, invalid("name", "must not be empty")
+		}
+		name := strings.TrimSpace(*p.Name)
+		u.Name = &name
+	}
+	if p.Host != nil {
+		host := strings.TrimSpace(*p.Host)
+		if host == "" {
+			return u, invalid("host", "must not be empty")
+		}
+		u.Host = &host
+	}
+	if p.Port != nil {
+		if *p.Port < 1 || *p.Port > 65535 {
+			return u, invalid("port", "%d is not a TCP port", *p.Port)
+		}
+		u.Port = p.Port
+	}
+	if p.User != nil {
+		if *p.User == "" {
+			return u, invalid("user", "must not be empty")
+		}
+		u.User = p.User
+	}
+	if p.BaseDir != nil {
+		u.BaseDir = p.BaseDir
+	}
+	if p.Password != nil {
+		u.Password = p.Password
+	}
+	if p.PrivateKey != nil {
+		key := []byte(*p.PrivateKey)
+		var pass []byte
+		if p.Passphrase != nil {
+			pass = []byte(*p.Passphrase)
+		}
+		if len(key) > 0 {
+			if err := delivery.ValidatePrivateKey(key, pass); err != nil {
+				return u, &invalidField{Field: "private_key", Err: err}
+			}
+		} else if len(pass) > 0 {
+			return u, invalid("private_key_passphrase", "given without a private key")
+		}
+		u.PrivateKey, u.Passphrase = &key, &pass
+	} else if p.Passphrase != nil {
+		return u, invalid("private_key_passphrase", "give it with the private_key it unlocks")
+	}
+	if p.HostKey != nil {
+		pin := strings.TrimSpace(*p.HostKey)
+		if pin != "" {
+			if err := delivery.ValidateHostKeyPin(pin); err != nil {
+				return u, &invalidField{Field: "host_key", Err: err}
+			}
+		}
+		u.HostKey = &pin
+	}
+	if p.LegacyCrypto != nil {
+		u.LegacyCrypto = p.LegacyCrypto
+	}
+	// The server must still be one the service can log in to.
+	hasPassword, hasKey := t.HasPassword, t.HasKey
+	if u.Password != nil {
+		hasPassword = *u.Password != ""
+	}
+	if u.PrivateKey != nil {
+		hasKey = len(*u.PrivateKey) > 0
+	}
+	if !hasPassword && !hasKey {
+		return u, invalid("password", "no password and no private key would be left: the server could not be logged in to")
+	}
+	return u, nil
+}
+
 // destinationSpec is a destination as support describes it: a company's event types, in a
 // format, delivered to a URL or to a shared target.
 type destinationSpec struct {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export"
 )
 
@@ -94,14 +93,11 @@ func targetsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err := f.readSecrets(); err != nil {
 		return err
 	}
-	if strings.TrimSpace(f.spec.Name) == "" {
-		return badUsagef("--name is required: destinations refer to targets by id, people by name")
-	}
-	t, err := f.spec.build()
+	t, err := f.spec.buildShared()
 	if err != nil {
 		return asFlagError(err)
 	}
-	if err := needSealer(c, t); err != nil {
+	if err := needSealer(c, t.HasSecrets()); err != nil {
 		return err
 	}
 	store, closeDB, err := openStore(ctx, c)
@@ -206,90 +202,61 @@ func targetsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
 	if err := f.readSecrets(); err != nil {
 		return err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if len(set) == 0 {
+	// Only the flags given change the target.
+	var p targetPatch
+	fs.Visit(func(fl *flag.Flag) {
+		s := &f.spec
+		switch fl.Name {
+		case "name":
+			p.Name = &s.Name
+		case "url":
+			p.URL = &s.URL
+		case "host":
+			p.Host = &s.Host
+		case "port":
+			p.Port = &s.Port
+		case "user":
+			p.User = &s.User
+		case "base-dir":
+			p.BaseDir = &s.BaseDir
+		case "password-file":
+			p.Password = &s.Password
+		case "private-key":
+			p.PrivateKey = &s.PrivateKey
+		case "key-passphrase-file":
+			p.Passphrase = &s.Passphrase
+		case "host-key":
+			p.HostKey = &s.HostKey
+		case "legacy-crypto":
+			p.LegacyCrypto = &s.LegacyCrypto
+		}
+	})
+	if p == (targetPatch{}) {
 		return badUsagef("nothing to update: give at least one flag")
 	}
-	var u export.TargetUpdate
-	s := f.spec
-	if set["url"] {
-		p, err := delivery.ParseURL(s.URL)
-		if err != nil {
-			return badUsage(fmt.Errorf("--url: %w", err))
-		}
-		u.Host, u.Port, u.User, u.BaseDir = &p.Host, &p.Port, &p.User, &p.Dir
-		if p.Password != "" {
-			u.Password = &p.Password
-		}
-	}
-	if set["name"] {
-		u.Name = &s.Name
-	}
-	if set["host"] {
-		if strings.TrimSpace(s.Host) == "" {
-			return badUsagef("--host must not be empty")
-		}
-		u.Host = &s.Host
-	}
-	if set["port"] {
-		if s.Port < 1 || s.Port > 65535 {
-			return badUsagef("--port: %d is not a TCP port", s.Port)
-		}
-		u.Port = &s.Port
-	}
-	if set["user"] {
-		if s.User == "" {
-			return badUsagef("--user must not be empty")
-		}
-		u.User = &s.User
-	}
-	if set["base-dir"] {
-		u.BaseDir = &s.BaseDir
-	}
-	if set["password-file"] {
-		u.Password = &s.Password
-	}
-	if set["private-key"] {
-		key, pass := []byte(s.PrivateKey), []byte(s.Passphrase)
-		if len(key) > 0 {
-			if err := delivery.ValidatePrivateKey(key, pass); err != nil {
-				return badUsage(fmt.Errorf("--private-key: %w", err))
-			}
-		}
-		u.PrivateKey, u.Passphrase = &key, &pass
-	} else if set["key-passphrase-file"] {
-		return badUsagef("--key-passphrase-file: give it with the --private-key it unlocks")
-	}
-	if set["host-key"] {
-		if s.HostKey != "" {
-			if err := delivery.ValidateHostKeyPin(s.HostKey); err != nil {
-				return badUsage(fmt.Errorf("--host-key: %w", err))
-			}
-		}
-		u.HostKey = &s.HostKey
-	}
-	if set["legacy-crypto"] {
-		u.LegacyCrypto = &s.LegacyCrypto
-	}
-	if (u.Password != nil && *u.Password != "") || (u.PrivateKey != nil && len(*u.PrivateKey) > 0) {
-		if c.Sealer == nil {
-			return badUsage(c.SealerErr)
-		}
-	}
-	store, closeDB, err := openStore(ctx, c)
+	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	t, err := store.UpdateTarget(ctx, fs.Arg(0), u)
+	t, err := store.Target(ctx, fs.Arg(0))
+	if errors.Is(err, export.ErrNotFound) {
+		return badUsagef("no target with id %q", fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	u, err := p.update(t)
+	if err != nil {
+		return asFlagError(err)
+	}
+	if err := needSealer(c, u.HasSecrets()); err != nil {
+		return err
+	}
+	t, err = store.UpdateTarget(ctx, t.ID, u)
 	if errors.Is(err, export.ErrNotFound) {
 		return badUsagef("no target with id %q", fs.Arg(0))
 	}
