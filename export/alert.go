@@ -187,7 +187,7 @@ func (a *Alerter) run() {
 		for _, u := range job.urls {
 			if err := a.post(u, body); err != nil {
 				a.cfg.Logger.Error("alert not delivered", append(alertAttrs(job.alert),
-					slog.String("webhook", redactWebhook(u)), slog.String("error", err.Error()))...)
+					slog.String("webhook", RedactWebhook(u)), slog.String("error", err.Error()))...)
 			}
 		}
 	}
@@ -239,8 +239,8 @@ func alertAttrs(a Alert) []any {
 		slog.String("day", a.Day), slog.String("event_type", a.EventType)}
 }
 
-// redactWebhook shows a webhook's scheme and host only: its path is often a secret (Slack).
-func redactWebhook(u string) string {
+// RedactWebhook shows a webhook's scheme and host only: its path is often a secret (Slack).
+func RedactWebhook(u string) string {
 	req, err := http.NewRequest(http.MethodPost, u, nil)
 	if err != nil || req.URL.Host == "" {
 		return "(unparsable URL)"

@@ -4,26 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export"
 )
-
-// apiDestination is a destination as the API shows it: viewDestination, with the alert webhook
-// cut to its host, since a webhook's path is often its secret (Slack's are).
-func apiDestination(d export.Destination) destinationView {
-	v := viewDestination(d)
-	if v.AlertURL != "" {
-		if u, err := url.Parse(v.AlertURL); err == nil && u.Host != "" {
-			v.AlertURL = u.Scheme + "://" + u.Host + "/…"
-		} else {
-			v.AlertURL = "(set)"
-		}
-	}
-	return v
-}
 
 func errorIsNotFound(err error) bool { return errors.Is(err, export.ErrNotFound) }
 
@@ -36,7 +21,7 @@ func (a *api) listDestinations(w http.ResponseWriter, r *http.Request) error {
 	}
 	views := make([]destinationView, 0, len(ds))
 	for _, d := range ds {
-		views = append(views, apiDestination(d))
+		views = append(views, viewDestination(d))
 	}
 	writeJSONStatus(w, http.StatusOK, views)
 	return nil
@@ -57,7 +42,7 @@ func (a *api) showDestination(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSONStatus(w, http.StatusOK, apiDestination(d))
+	writeJSONStatus(w, http.StatusOK, viewDestination(d))
 	return nil
 }
 
@@ -82,7 +67,7 @@ func (a *api) addDestination(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/destinations/"+d.ID)
-	writeJSONStatus(w, http.StatusCreated, apiDestination(d))
+	writeJSONStatus(w, http.StatusCreated, viewDestination(d))
 	return nil
 }
 
@@ -99,7 +84,7 @@ func (a *api) setEnabled(enabled bool) func(http.ResponseWriter, *http.Request) 
 		if err != nil {
 			return err
 		}
-		writeJSONStatus(w, http.StatusOK, apiDestination(d))
+		writeJSONStatus(w, http.StatusOK, viewDestination(d))
 		return nil
 	}
 }

@@ -173,13 +173,17 @@ type destinationView struct {
 }
 
 func viewDestination(d export.Destination) destinationView {
-	return destinationView{
+	v := destinationView{
 		ID: d.ID, CompanyID: d.CompanyID, Name: d.Name, URL: redactedURL(d), Host: d.Target.Host,
 		Port: d.Target.Port, User: d.Target.User, Path: d.Dir(), Format: string(d.Format),
 		EventTypes: d.EventTypes, Enabled: d.Enabled, StartDate: d.StartDate.String(),
 		HostKey: d.Target.HostKey, HasPassword: d.Target.HasPassword, HasPrivateKey: d.Target.HasKey,
-		LegacyCrypto: d.Target.LegacyCrypto, TargetID: d.Target.ID, AlertURL: d.AlertURL, CreatedAt: d.CreatedAt,
+		LegacyCrypto: d.Target.LegacyCrypto, TargetID: d.Target.ID, CreatedAt: d.CreatedAt,
 	}
+	if d.AlertURL != "" {
+		v.AlertURL = export.RedactWebhook(d.AlertURL)
+	}
+	return v
 }
 
 func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {

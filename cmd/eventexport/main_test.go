@@ -298,7 +298,7 @@ func TestDestinationsAddRejectsBadInput(t *testing.T) {
 // Secrets are stored encrypted and never printed.
 func TestDestinationsNeverShowSecrets(t *testing.T) {
 	f := newFixture(t)
-	id := f.addDestination(t, "csv", "--name", "Acme CSV")
+	id := f.addDestination(t, "csv", "--name", "Acme CSV", "--alert-url", "https://hooks.example.com/services/T1/B1/hook-secret")
 	password := "pw" + allSpecial
 
 	var sealed []byte
@@ -316,9 +316,9 @@ func TestDestinationsNeverShowSecrets(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, errOut)
 		}
-		for _, secret := range []string{password, url.QueryEscape(password), url.PathEscape(password)} {
+		for _, secret := range []string{password, url.QueryEscape(password), url.PathEscape(password), "hook-secret"} {
 			if strings.Contains(out, secret) || strings.Contains(errOut, secret) {
-				t.Errorf("%v printed the password", args)
+				t.Errorf("%v printed a secret (%q)", args, secret)
 			}
 		}
 		if !strings.Contains(out, id) || !strings.Contains(out, "acme:") || !strings.Contains(out, "@127.0.0.1:") {
