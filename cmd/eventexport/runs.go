@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -148,7 +149,7 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	fmt.Fprintln(tw, "ID\tDESTINATION\tTYPE\tDAY\tKIND\tSTATUS\tATTEMPTS\tEVENTS\tBYTES\tNEXT ATTEMPT\tFILE\tLAST ERROR")
 	for _, v := range views {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.DestinationID, v.EventType, v.Day,
-			v.Kind, v.Status, len(v.Attempts), optInt(v.Events), optInt(v.Bytes), optTime(v.NextAttemptAt), v.FileName,
+			v.Kind, v.Status, len(v.Attempts), optInt(v.Events), optInt(v.Bytes), optTime(v.NextAttemptAt), cmp.Or(v.RemotePath, v.FileName),
 			oneLine(v.LastError, 80))
 	}
 	return tw.Flush()
