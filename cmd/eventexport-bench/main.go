@@ -140,9 +140,11 @@ func measure(name string, c *exec.Cmd, n int) error {
 	if f := strings.Fields(out.String()); len(f) >= 5 {
 		fmt.Sscan(f[3], &bytesOut)
 	}
-	rss := c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB on Linux
-	fmt.Printf("%-16s %8.2f s  %10.0f events/s  %7.1f MB/s  peak RSS %5.1f MiB  (%d bytes)\n", name,
-		wall.Seconds(), float64(n)/wall.Seconds(), float64(bytesOut)/1e6/wall.Seconds(), float64(rss)/1024, bytesOut)
+	ru := c.ProcessState.SysUsage().(*syscall.Rusage)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	fmt.Printf("%-16s %8.2f s  %10.0f events/s  %7.1f MB/s  peak RSS %5.1f MiB  CPU %5.2f s  (%d bytes)\n", name,
+		wall.Seconds(), float64(n)/wall.Seconds(), float64(bytesOut)/1e6/wall.Seconds(), float64(ru.Maxrss)/1024, // KiB on Linux
+		cpu.Seconds(), bytesOut)
 	return nil
 }
 
