@@ -288,8 +288,13 @@ func TestSourceAddr(t *testing.T) {
 	srv := sftptest.NewServer(t, sftptest.Options{})
 	cfg := srv.Config("/in")
 	cfg.SourceAddr = "127.0.0.2"
+	if ln, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+		t.Skipf("this machine has no address 127.0.0.2 to bind to: %v", err)
+	} else {
+		ln.Close()
+	}
 	if _, err, _ := put(t, cfg, "x", strings.NewReader("x")); err != nil {
-		t.Skipf("cannot bind to 127.0.0.2 here: %v", err)
+		t.Fatalf("Put from 127.0.0.2: %v", err)
 	}
 	addrs := srv.RemoteAddrs()
 	if len(addrs) == 0 || !strings.HasPrefix(addrs[len(addrs)-1], "127.0.0.2:") {
