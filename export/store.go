@@ -75,6 +75,20 @@ type Destination struct {
 	UpdatedAt  time.Time
 }
 
+// Types returns the registered event types the destination subscribes to; an unknown name
+// (one a newer version stored) is an error naming it.
+func (d Destination) Types() ([]events.Type, error) {
+	types := make([]events.Type, 0, len(d.EventTypes))
+	for _, name := range d.EventTypes {
+		t, err := events.LookupType(name)
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", d.ID, err)
+		}
+		types = append(types, t)
+	}
+	return types, nil
+}
+
 // Dir is the remote directory the destination's files go to.
 func (d Destination) Dir() string {
 	switch {
@@ -151,6 +165,9 @@ func (s *Store) OpenSecrets(t *Target) error {
 		return fmt.Errorf("target %s key passphrase: %w", t.ID, err)
 	}
 	t.Password = string(pw)
+	// Opened once: a second call (a caller checking first, then the delivery) finds nothing
+	// sealed and does not decrypt again.
+	t.sealedPassword, t.sealedKey, t.sealedPassphrase = nil, nil, nil
 	return nil
 }
 

@@ -97,16 +97,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		if err != nil {
 			return err
 		}
-		r, err := store.CreateRun(ctx, export.NewRun{Destination: d, Type: events.CourseComplete, Day: day,
-			Kind: export.KindManual, Location: loc, Now: time.Now()})
-		if err != nil {
-			return err
-		}
-		src, err := runner.EventsSource(d, r)
-		if err != nil {
-			return err
-		}
-		out, err := runner.Attempt(ctx, d, r, src, nil)
+		out, err := deliverDay(ctx, store, runner, loc, d, events.CourseComplete, day)
 		if err != nil {
 			return err
 		}

@@ -1,14 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/eventexport/eventexport/delivery"
@@ -208,13 +207,12 @@ func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *asJSON {
 		return writeJSON(stdout, views)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCOMPANY\tNAME\tFORMAT\tEVENTS\tENABLED\tURL")
+	rows := make([][]string, 0, len(views))
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%t\t%s\n", v.ID, v.CompanyID, v.Name, v.Format,
-			strings.Join(v.EventTypes, ","), v.Enabled, v.URL)
+		rows = append(rows, []string{v.ID, v.CompanyID, v.Name, v.Format, strings.Join(v.EventTypes, ","),
+			fmt.Sprint(v.Enabled), v.URL})
 	}
-	return tw.Flush()
+	return writeTable(stdout, []string{"ID", "COMPANY", "NAME", "FORMAT", "EVENTS", "ENABLED", "URL"}, rows)
 }
 
 func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -236,21 +234,13 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *asJSON {
 		return writeJSON(stdout, v)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	hostKey := v.HostKey
-	if hostKey == "" {
-		hostKey = "(none pinned)"
-	}
-	for _, kv := range [][2]string{
+	return writeFields(stdout, [][2]string{
 		{"id", v.ID}, {"name", v.Name}, {"company", v.CompanyID}, {"url", v.URL},
 		{"format", v.Format}, {"events", strings.Join(v.EventTypes, ", ")},
-		{"enabled", fmt.Sprint(v.Enabled)}, {"start date", v.StartDate}, {"host key", hostKey},
+		{"enabled", fmt.Sprint(v.Enabled)}, {"start date", v.StartDate}, {"host key", cmp.Or(v.HostKey, "(none pinned)")},
 		{"auth", authSummary(v.HasPassword, v.HasPrivateKey)}, {"legacy crypto", fmt.Sprint(v.LegacyCrypto)},
 		{"created", v.CreatedAt.UTC().Format(time.RFC3339)},
-	} {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-	}
-	return tw.Flush()
+	})
 }
 
 func destinationsSetEnabled(ctx context.Context, sub string, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -281,10 +271,4 @@ func loadDestination(ctx context.Context, store *export.Store, id string) (expor
 		return d, badUsagef("no destination with id %q", id)
 	}
 	return d, err
-}
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -48,11 +48,7 @@ func cmdResend(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return asFlagError(err)
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -102,13 +98,9 @@ func resendDays(first, last events.Day) ([]events.Day, error) {
 // queueResend queues a new file of each day and event type of d, due at once, and returns
 // the runs' ids. An event type this version does not know is a *configError.
 func queueResend(ctx context.Context, store *export.Store, c config, d export.Destination, days []events.Day, now time.Time) ([]string, error) {
-	var types []events.Type
-	for _, name := range d.EventTypes {
-		t, err := events.LookupType(name)
-		if err != nil {
-			return nil, &configError{fmt.Errorf("destination %s: %w", d.ID, err)}
-		}
-		types = append(types, t)
+	types, err := d.Types()
+	if err != nil {
+		return nil, &configError{err}
 	}
 	var nrs []export.NewRun
 	for _, day := range days {

@@ -46,28 +46,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err := store.OpenSecrets(&d.Target); err != nil {
 		return badUsage(err)
 	}
-	var types []events.Type
-	for _, name := range d.EventTypes {
-		t, err := events.LookupType(name)
-		if err != nil {
-			return badUsage(fmt.Errorf("destination %s: %w", d.ID, err))
-		}
-		types = append(types, t)
+	types, err := d.Types()
+	if err != nil {
+		return badUsage(err)
 	}
 
 	runner := newRunner(c, store, newLogger(stderr))
 	failed := 0
 	for _, t := range types {
-		r, err := store.CreateRun(ctx, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindManual,
-			Location: c.Location, Now: time.Now()})
-		if err != nil {
-			return err
-		}
-		src, err := runner.EventsSource(d, r)
-		if err != nil {
-			return err
-		}
-		out, err := runner.Attempt(ctx, d, r, src, nil)
+		out, err := deliverDay(ctx, store, runner, c.Location, d, t, day)
 		if err != nil {
 			return err
 		}
@@ -82,6 +69,22 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return &exitError{code: exitFailed}
 	}
 	return nil
+}
+
+// deliverDay records a manual run of one day of d's events of type t and makes its one attempt
+// now. The error is about recording; a failed delivery is an Outcome with Err set.
+func deliverDay(ctx context.Context, store *export.Store, runner *export.Runner, loc *time.Location,
+	d export.Destination, t events.Type, day events.Day) (export.Outcome, error) {
+	r, err := store.CreateRun(ctx, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindManual,
+		Location: loc, Now: time.Now()})
+	if err != nil {
+		return export.Outcome{}, err
+	}
+	src, err := runner.EventsSource(d, r)
+	if err != nil {
+		return export.Outcome{}, err
+	}
+	return runner.Attempt(ctx, d, r, src, nil)
 }
 
 // newRunner wires the export runner to SFTP delivery.

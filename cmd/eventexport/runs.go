@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/google/uuid"
@@ -112,11 +111,7 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		}
 		f.DestinationID = id
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -145,14 +140,14 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *asJSON {
 		return writeJSON(stdout, views)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDESTINATION\tTYPE\tDAY\tKIND\tSTATUS\tATTEMPTS\tEVENTS\tBYTES\tNEXT ATTEMPT\tFILE\tLAST ERROR")
+	rows := make([][]string, 0, len(views))
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.DestinationID, v.EventType, v.Day,
-			v.Kind, v.Status, len(v.Attempts), optInt(v.Events), optInt(v.Bytes), optTime(v.NextAttemptAt), cmp.Or(v.RemotePath, v.FileName),
-			oneLine(v.LastError, 80))
+		rows = append(rows, []string{v.ID, v.DestinationID, v.EventType, v.Day, v.Kind, v.Status,
+			fmt.Sprint(len(v.Attempts)), optInt(v.Events), optInt(v.Bytes), optTime(v.NextAttemptAt),
+			cmp.Or(v.RemotePath, v.FileName), oneLine(v.LastError, 80)})
 	}
-	return tw.Flush()
+	return writeTable(stdout, []string{"ID", "DESTINATION", "TYPE", "DAY", "KIND", "STATUS", "ATTEMPTS", "EVENTS",
+		"BYTES", "NEXT ATTEMPT", "FILE", "LAST ERROR"}, rows)
 }
 
 func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -165,11 +160,7 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if _, err := uuid.Parse(id); err != nil {
 		return badUsagef("no run with id %q", fs.Arg(0))
 	}
-	c, err := loadConfig(getenv)
-	if err != nil {
-		return badUsage(err)
-	}
-	store, closeDB, err := openStore(ctx, c)
+	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -189,25 +180,20 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *asJSON {
 		return writeJSON(stdout, v)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	lastErr := v.LastError
 	if v.lastErrorClass != "" {
 		lastErr = "[" + v.lastErrorClass + "] " + lastErr
 	}
-	for _, kv := range [][2]string{
+	if err := writeFields(stdout, [][2]string{
 		{"id", v.ID}, {"destination", v.DestinationID}, {"event type", v.EventType}, {"day", v.Day},
 		{"kind", v.Kind}, {"status", v.Status}, {"file", v.FileName}, {"remote path", v.RemotePath},
 		{"events", optInt(v.Events)}, {"bytes", optInt(v.Bytes)}, {"created", v.CreatedAt.UTC().Format(time.RFC3339)},
 		{"delivered", optTime(v.DeliveredAt)}, {"next attempt", optTime(v.NextAttemptAt)}, {"last error", lastErr},
-	} {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-	}
-	if err := tw.Flush(); err != nil {
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nattempts (%d):\n", len(v.Attempts))
-	tw = tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  #\tSTARTED\tFINISHED\tOUTCOME\tEVENTS\tBYTES\tERROR")
+	rows := make([][]string, 0, len(v.Attempts))
 	for _, a := range v.Attempts {
 		e := a.Error
 		if a.ErrorClass != "" {
@@ -216,10 +202,10 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		if a.Permanent {
 			e = "PERMANENT " + e
 		}
-		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Number, a.StartedAt.UTC().Format(time.RFC3339Nano),
-			optTime(a.FinishedAt), a.Outcome, optInt(a.Events), optInt(a.Bytes), e)
+		rows = append(rows, []string{fmt.Sprintf("  %d", a.Number), a.StartedAt.UTC().Format(time.RFC3339Nano),
+			optTime(a.FinishedAt), a.Outcome, optInt(a.Events), optInt(a.Bytes), e})
 	}
-	return tw.Flush()
+	return writeTable(stdout, []string{"  #", "STARTED", "FINISHED", "OUTCOME", "EVENTS", "BYTES", "ERROR"}, rows)
 }
 
 func optInt(n *int64) string {

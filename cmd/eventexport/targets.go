@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/eventexport/eventexport/export"
 )
@@ -156,12 +155,11 @@ func targetsList(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if *asJSON {
 		return writeJSON(stdout, views)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tURL\tHOST KEY")
+	rows := make([][]string, 0, len(views))
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.ID, v.Name, v.URL, cmp.Or(v.HostKey, "(none pinned)"))
+		rows = append(rows, []string{v.ID, v.Name, v.URL, cmp.Or(v.HostKey, "(none pinned)")})
 	}
-	return tw.Flush()
+	return writeTable(stdout, []string{"ID", "NAME", "URL", "HOST KEY"}, rows)
 }
 
 func targetsShow(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -186,14 +184,10 @@ func targetsShow(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if *asJSON {
 		return writeJSON(stdout, v)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	for _, kv := range [][2]string{
+	return writeFields(stdout, [][2]string{
 		{"id", v.ID}, {"name", v.Name}, {"url", v.URL}, {"host key", cmp.Or(v.HostKey, "(none pinned)")},
 		{"auth", authSummary(v.HasPassword, v.HasPrivateKey)}, {"legacy crypto", fmt.Sprint(v.LegacyCrypto)},
-	} {
-		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
-	}
-	return tw.Flush()
+	})
 }
 
 func targetsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {

@@ -108,13 +108,9 @@ func testSend(ctx context.Context, store *export.Store, c config, d export.Desti
 	if accept && d.Target.HostKey != "" {
 		return res, fmt.Errorf("destination %s: %w", d.ID, errHostKeyPinned)
 	}
-	types := make([]events.Type, 0, len(d.EventTypes))
-	for _, name := range d.EventTypes {
-		t, err := events.LookupType(name)
-		if err != nil {
-			return res, &configError{err}
-		}
-		types = append(types, t)
+	types, err := d.Types()
+	if err != nil {
+		return res, &configError{err}
 	}
 
 	var target *delivery.Target
