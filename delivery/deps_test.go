@@ -12,7 +12,8 @@ func TestImports(t *testing.T) {
 	const module = "github.com/eventexport/eventexport/"
 	allowed := map[string][]string{
 		".":        nil,
-		"sftptest": {module + "delivery"},
+		"sftp":     {module + "delivery"},
+		"sftptest": {module + "delivery", module + "delivery/sftp"},
 	}
 	for dir, ok := range allowed {
 		pkg, err := build.ImportDir(dir, 0)

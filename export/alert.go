@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // AlertKind says what an alert is about.
@@ -24,25 +26,25 @@ const (
 // Alert is what a webhook receives: Slack-compatible (Text) with structured fields for
 // other receivers.
 type Alert struct {
-	Text            string    `json:"text"`
-	Kind            AlertKind `json:"kind"`
-	Destination     string    `json:"destination"`
-	DestinationName string    `json:"destination_name,omitempty"`
-	Company         string    `json:"company"`
-	Run             string    `json:"run"`
-	RunKind         RunKind   `json:"run_kind"`
-	Day             string    `json:"day"`
-	EventType       string    `json:"event_type"`
-	FileName        string    `json:"file_name"`
-	Attempts        int       `json:"attempts"`
-	LastError       string    `json:"last_error"`
-	ErrorClass      string    `json:"error_class,omitempty"`
-	Permanent       bool      `json:"permanent"`
-	At              time.Time `json:"at"`
+	Text            string        `json:"text"`
+	Kind            AlertKind     `json:"kind"`
+	Destination     string        `json:"destination"`
+	DestinationName string        `json:"destination_name,omitempty"`
+	Company         string        `json:"company"`
+	Run             string        `json:"run"`
+	RunKind         store.RunKind `json:"run_kind"`
+	Day             string        `json:"day"`
+	EventType       string        `json:"event_type"`
+	FileName        string        `json:"file_name"`
+	Attempts        int           `json:"attempts"`
+	LastError       string        `json:"last_error"`
+	ErrorClass      string        `json:"error_class,omitempty"`
+	Permanent       bool          `json:"permanent"`
+	At              time.Time     `json:"at"`
 }
 
 // failedAlert is the alert of a run that failed for good after out, its last attempt.
-func failedAlert(d Destination, run Run, out Outcome, attempts int, at time.Time) Alert {
+func failedAlert(d store.Destination, run store.Run, out Outcome, attempts int, at time.Time) Alert {
 	a := Alert{Kind: AlertFailed, Destination: d.ID, DestinationName: d.Name, Company: d.CompanyID, Run: run.ID,
 		RunKind: run.Kind, Day: run.Day.String(), EventType: run.EventType, FileName: run.FileName,
 		Attempts: attempts, ErrorClass: out.Class, Permanent: out.Permanent, At: at}
@@ -59,7 +61,7 @@ func failedAlert(d Destination, run Run, out Outcome, attempts int, at time.Time
 }
 
 // recoveredAlert is the alert of a destination that delivered run after failing.
-func recoveredAlert(d Destination, run Run, attempts int, at time.Time) Alert {
+func recoveredAlert(d store.Destination, run store.Run, attempts int, at time.Time) Alert {
 	a := Alert{Kind: AlertRecovered, Destination: d.ID, DestinationName: d.Name, Company: d.CompanyID, Run: run.ID,
 		RunKind: run.Kind, Day: run.Day.String(), EventType: run.EventType, FileName: run.FileName,
 		Attempts: attempts, At: at}
@@ -68,7 +70,7 @@ func recoveredAlert(d Destination, run Run, attempts int, at time.Time) Alert {
 	return a
 }
 
-func destinationLabel(d Destination) string {
+func destinationLabel(d store.Destination) string {
 	if d.Name != "" {
 		return fmt.Sprintf("%q (%s)", d.Name, d.ID)
 	}

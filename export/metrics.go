@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // Metrics counts delivery attempts as the runner makes them: give its ObserveAttempt to
@@ -48,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 // ObserveAttempt counts one recorded attempt.
-func (m *Metrics) ObserveAttempt(run Run, out Outcome, took time.Duration) {
+func (m *Metrics) ObserveAttempt(run store.Run, out Outcome, took time.Duration) {
 	kind := string(run.Kind)
 	if out.Delivered() {
 		m.attempts.WithLabelValues(kind, "delivered", "").Inc()
@@ -69,7 +71,7 @@ func (m *Metrics) ObserveAttempt(run Run, out Outcome, took time.Duration) {
 // reports the same truth whichever of them made the attempts: runs by kind and status, the
 // queue of due and waiting runs, and the age of each enabled destination's last delivery.
 type StoreCollector struct {
-	store   *Store
+	store   *store.Store
 	timeout time.Duration
 	now     func() time.Time
 	logger  *slog.Logger
@@ -81,7 +83,7 @@ var _ prometheus.Collector = (*StoreCollector)(nil)
 
 // StoreCollectorConfig wires a StoreCollector.
 type StoreCollectorConfig struct {
-	Store   *Store
+	Store   *store.Store
 	Timeout time.Duration // bounds the queries of one scrape; default 5 s
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -137,73 +139,14 @@ func (c *StoreCollector) Collect(ch chan<- prometheus.Metric) {
 
 func (c *StoreCollector) collect(ctx context.Context, ch chan<- prometheus.Metric) error {
 	now := c.now()
-	rows, err := c.store.db.Query(ctx, `
-		SELECT kind, status, count(*),
-			count(*) FILTER (WHERE (status = 'pending' AND next_attempt_at <= $1)
-				OR (status = 'running' AND lease_expires_at < $1)),
-			count(*) FILTER (WHERE status = 'pending' AND next_attempt_at > $1),
-			min(CASE WHEN status = 'running' THEN lease_expires_at ELSE next_attempt_at END)
-				FILTER (WHERE (status = 'pending' AND next_attempt_at <= $1)
-				OR (status = 'running' AND lease_expires_at < $1))
-		FROM runs GROUP BY kind, status`, now)
+	st, err := c.store.Stats(ctx, now)
 	if err != nil {
 		return err
 	}
-	type runCount struct {
-		kind, status string
-		n            float64
-	}
-	var counts []runCount
-	var due, waiting float64
-	var oldest time.Time
-	for rows.Next() {
-		var rc runCount
-		var d, w int64
-		var o *time.Time
-		if err := rows.Scan(&rc.kind, &rc.status, &rc.n, &d, &w, &o); err != nil {
-			rows.Close()
-			return err
-		}
-		counts = append(counts, rc)
-		due += float64(d)
-		waiting += float64(w)
-		if o != nil && (oldest.IsZero() || o.Before(oldest)) {
-			oldest = *o
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-
-	type age struct {
-		destination, company string
-		last                 time.Time
-	}
-	var ages []age
-	rows, err = c.store.db.Query(ctx, `
-		SELECT d.id::text, d.company_id::text, coalesce(max(r.delivered_at), d.created_at)
-		FROM destinations d
-		LEFT JOIN runs r ON r.destination_id = d.id AND r.status = 'delivered' AND r.kind <> 'test'
-		WHERE d.enabled
-		GROUP BY d.id`)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var a age
-		if err := rows.Scan(&a.destination, &a.company, &a.last); err != nil {
-			rows.Close()
-			return err
-		}
-		ages = append(ages, a)
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-
+	counts, due, waiting, oldest, ages := st.Runs, float64(st.Due), float64(st.Waiting), st.OldestDue, st.LastDeliveries
 	// Only complete answers are reported: a scrape never mixes fresh and missing values.
 	for _, rc := range counts {
-		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.GaugeValue, rc.n, rc.kind, rc.status)
+		ch <- prometheus.MustNewConstMetric(c.runs, prometheus.GaugeValue, float64(rc.N), string(rc.Kind), string(rc.Status))
 	}
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, due, "due")
 	ch <- prometheus.MustNewConstMetric(c.queue, prometheus.GaugeValue, waiting, "waiting")
@@ -214,7 +157,7 @@ func (c *StoreCollector) collect(ctx context.Context, ch chan<- prometheus.Metri
 	ch <- prometheus.MustNewConstMetric(c.oldestDue, prometheus.GaugeValue, oldestAge)
 	for _, a := range ages {
 		ch <- prometheus.MustNewConstMetric(c.lastDelivery, prometheus.GaugeValue,
-			max(now.Sub(a.last).Seconds(), 0), a.destination, a.company)
+			max(now.Sub(a.At).Seconds(), 0), a.DestinationID, a.CompanyID)
 	}
 	return nil
 }

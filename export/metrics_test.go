@@ -15,6 +15,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations/pgtest"
 )
 
@@ -73,17 +75,17 @@ func (g gathered) want(t *testing.T, key string, want float64) {
 // is delivered, one that fails and one that waits for its retry.
 func TestMetricsFollowDeliveries(t *testing.T) {
 	db := pgtest.New(t)
-	store := NewStore(db.Pool, nil, nil)
+	st := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
 	now := time.Now()
-	d := addTestDestination(t, store, events.DayOf(now, time.UTC).AddDays(-3), FormatJSON)
+	d := addTestDestination(t, st, events.DayOf(now, time.UTC).AddDays(-3), file.FormatJSON)
 
 	reg := prometheus.NewRegistry()
 	m, err := NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.MustRegister(NewStoreCollector(StoreCollectorConfig{Store: store}))
+	reg.MustRegister(NewStoreCollector(StoreCollectorConfig{Store: st}))
 
 	g := gather(t, reg)
 	g.want(t, "eventexport_database_up{}", 1)
@@ -93,8 +95,8 @@ func TestMetricsFollowDeliveries(t *testing.T) {
 	}
 
 	past, later := now.Add(-time.Minute), now.Add(time.Hour)
-	queue := func(day events.Day, next *time.Time) Run {
-		r, err := store.CreateRun(ctx, NewRun{Destination: d, Type: events.CourseComplete, Day: day, Kind: KindResend,
+	queue := func(day events.Day, next *time.Time) store.Run {
+		r, err := st.CreateRun(ctx, store.NewRun{Destination: d, Type: events.CourseComplete, Day: day, Kind: store.KindResend,
 			Location: time.UTC, Now: now, NextAttempt: next})
 		if err != nil {
 			t.Fatal(err)
@@ -113,8 +115,8 @@ func TestMetricsFollowDeliveries(t *testing.T) {
 	}
 
 	var sinkErr error
-	runner := NewRunner(RunnerConfig{Store: store, Observe: m.ObserveAttempt,
-		Connect:  func(context.Context, Destination) (Sink, error) { return metricsSink{err: sinkErr}, nil },
+	runner := NewRunner(RunnerConfig{Store: st, Observe: m.ObserveAttempt,
+		Connect:  func(context.Context, store.Destination) (Sink, error) { return metricsSink{err: sinkErr}, nil },
 		Classify: func(error) (string, bool) { return "refused", false }})
 	src := func(ctx context.Context, fn func([]byte) error) (int64, error) {
 		for _, p := range []string{`{"id":"a"}`, `{"id":"b"}`} {
@@ -164,7 +166,7 @@ func TestStoreCollectorDatabaseDown(t *testing.T) {
 	}
 	defer pool.Close()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewStoreCollector(StoreCollectorConfig{Store: NewStore(pool, nil, nil), Timeout: 3 * time.Second}))
+	reg.MustRegister(NewStoreCollector(StoreCollectorConfig{Store: store.NewStore(pool, nil, nil), Timeout: 3 * time.Second}))
 	start := time.Now()
 	g := gather(t, reg)
 	g.want(t, "eventexport_database_up{}", 0)
@@ -180,11 +182,11 @@ func TestStoreCollectorDatabaseDown(t *testing.T) {
 // of 1000 destinations.
 func BenchmarkStoreCollector(b *testing.B) {
 	db := pgtest.New(b)
-	store := NewStore(db.Pool, nil, nil)
+	st := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
 	var dests []string
 	for range 1000 {
-		dests = append(dests, addTestDestination(b, store, events.Day{Year: 2025, Month: 1, Day: 1}, FormatJSON).ID)
+		dests = append(dests, addTestDestination(b, st, events.Day{Year: 2025, Month: 1, Day: 1}, file.FormatJSON).ID)
 	}
 	_, err := db.Pool.Exec(ctx, `
 		INSERT INTO runs (destination_id, event_type, day, window_start, window_end, kind, status, format, file_name,
@@ -200,7 +202,7 @@ func BenchmarkStoreCollector(b *testing.B) {
 		b.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(NewStoreCollector(StoreCollectorConfig{Store: store}))
+	reg.MustRegister(NewStoreCollector(StoreCollectorConfig{Store: st}))
 	b.ResetTimer()
 	for b.Loop() {
 		mfs, err := reg.Gather()

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // Schedule is the nightly job's rule on the wall clock: a cron.Schedule parsed without a zone
@@ -21,7 +19,7 @@ type Schedule interface {
 
 // PlannerConfig wires a Planner.
 type PlannerConfig struct {
-	Store    *Store
+	Store    *store.Store
 	Location *time.Location // the instance zone; default UTC
 	// Schedule is the nightly job's rule. Day D is due once the instance zone's clock has
 	// passed the first time the rule names on or after local midnight of D+1: 2am of D+1 for
@@ -136,9 +134,9 @@ func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 	// Planning is cheap to call often: when neither the due days nor any destination changed
 	// since the last complete planning, there is nothing to do. A destination added with an
 	// earlier start date is thus backfilled at the next call, not the next night.
-	var fp string
-	if err := p.cfg.Store.db.QueryRow(ctx, fingerprintSQL).Scan(&fp); err != nil {
-		return plan, fmt.Errorf("read destinations: %w", err)
+	fp, err := p.cfg.Store.PlanFingerprint(ctx)
+	if err != nil {
+		return plan, err
 	}
 	key := fmt.Sprint(days, fp)
 	p.mu.Lock()
@@ -147,25 +145,15 @@ func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 	if unchanged {
 		return plan, nil
 	}
-	dayArg := make([]string, len(days))
-	starts := make([]time.Time, len(days))
-	ends := make([]time.Time, len(days))
-	unix := make([]int64, len(days))
+	windows := make([]events.Window, len(days))
 	for i, d := range days {
-		w := d.Window(p.cfg.Location)
-		dayArg[i], starts[i], ends[i], unix[i] = d.String(), w.Start, w.End, w.Start.Unix()
+		windows[i] = d.Window(p.cfg.Location)
 	}
-	var names, prefixes []string
-	for _, t := range events.Types() {
-		names = append(names, t.Name)
-		prefixes = append(prefixes, t.FilePrefix)
-	}
-	tag, err := p.cfg.Store.db.Exec(ctx, planSQL, now, dayArg, starts, ends, unix, names, prefixes,
-		now.UTC().Format("2006-01-02T15-04-05"))
+	created, err := p.cfg.Store.PlanScheduledRuns(ctx, days, windows, events.Types(), now)
 	if err != nil {
 		return plan, fmt.Errorf("plan runs of %s to %s: %w", days[0], days[len(days)-1], err)
 	}
-	plan.Created = tag.RowsAffected()
+	plan.Created = created
 	p.mu.Lock()
 	p.lastKey, p.lastPlan = key, now
 	p.mu.Unlock()
@@ -174,140 +162,4 @@ func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 			slog.String("from", days[0].String()), slog.String("to", days[len(days)-1].String()))
 	}
 	return plan, nil
-}
-
-// planSQL creates every missing scheduled run of (enabled destination, event type, due day)
-// at once. The anti-join skips what exists cheaply; ON CONFLICT settles a race with another
-// planner. File names are FileName's, made here row by row:
-// <prefix>-<unix of the day's start>_<creation in UTC>-<7 random [0-9a-z]>.<format>.
-var planSQL = `
-INSERT INTO runs (destination_id, event_type, day, window_start, window_end, kind, status, format,
-	file_name, next_attempt_at, created_at, updated_at)
-SELECT d.id, t.name, w.day, w.window_start, w.window_end, 'scheduled', 'pending', d.format,
-	t.prefix || '-' || w.unix || '_' || $8::text || '-' || ` + randomNameSQL(7) + ` || '.' || d.format,
-	$1, $1, $1
-FROM destinations d
-CROSS JOIN unnest($2::date[], $3::timestamptz[], $4::timestamptz[], $5::bigint[]) AS w(day, window_start, window_end, unix)
-JOIN unnest($6::text[], $7::text[]) AS t(name, prefix) ON t.name = ANY (d.event_types)
-WHERE d.enabled AND w.day >= d.start_date
-	AND NOT EXISTS (SELECT 1 FROM runs r
-		WHERE r.destination_id = d.id AND r.event_type = t.name AND r.day = w.day AND r.kind = 'scheduled')
-ON CONFLICT (destination_id, event_type, day) WHERE kind = 'scheduled' DO NOTHING`
-
-// fingerprintSQL sums a hash of what planning reads of each destination: any destination
-// added, enabled, disabled or changed changes it.
-const fingerprintSQL = `SELECT count(*) || '/' || coalesce(sum(hashtext(id::text || enabled::text || start_date::text ||
-	event_types::text || format || updated_at::text)), 0) FROM destinations`
-
-// randomNameSQL is an SQL expression of n characters drawn uniformly from nameAlphabet,
-// evaluated anew for each row.
-func randomNameSQL(n int) string {
-	parts := make([]string, n)
-	for i := range parts {
-		parts[i] = fmt.Sprintf("substr('%s', 1 + floor(random() * %d)::int, 1)", nameAlphabet, len(nameAlphabet))
-	}
-	return "(" + strings.Join(parts, " || ") + ")"
-}
-
-// QueueRuns records runs a worker attempts as soon as possible (re-sends), all or none. Each
-// gets a file name of its own. It returns their ids, in the order given.
-func (s *Store) QueueRuns(ctx context.Context, nrs []NewRun) ([]string, error) {
-	n := len(nrs)
-	dests, types, days, kinds, formats, names := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n)
-	starts, ends, nexts := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
-	for i, nr := range nrs {
-		w := nr.Day.Window(nr.Location)
-		dests[i], types[i], days[i], kinds[i], formats[i] = nr.Destination.ID, nr.Type.Name, nr.Day.String(),
-			string(nr.Kind), string(nr.Destination.Format)
-		names[i] = FileName(nr.Type, nr.Destination.Format, w.Start, nr.Now)
-		starts[i], ends[i] = w.Start, w.End
-		nexts[i] = nr.Now
-		if nr.NextAttempt != nil {
-			nexts[i] = *nr.NextAttempt
-		}
-	}
-	rows, err := s.db.Query(ctx, `
-		INSERT INTO runs (destination_id, event_type, day, window_start, window_end, kind, status, format,
-			file_name, next_attempt_at, created_at, updated_at)
-		SELECT destination_id, event_type, day, window_start, window_end, kind, 'pending', format,
-			file_name, next_attempt_at, $11, $11
-		FROM unnest($1::uuid[], $2::text[], $3::date[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-			$7::text[], $8::text[], $9::timestamptz[], $10::int[])
-			AS n(destination_id, event_type, day, window_start, window_end, kind, format, file_name, next_attempt_at, ord)
-		ORDER BY ord
-		RETURNING id`, dests, types, days, starts, ends, kinds, formats, names, nexts, ordinals(n), nowOf(nrs))
-	if err != nil {
-		return nil, fmt.Errorf("queue runs: %w", err)
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("queue runs: %w", err)
-	}
-	return ids, nil
-}
-
-func ordinals(n int) []int32 {
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(i)
-	}
-	return out
-}
-
-func nowOf(nrs []NewRun) time.Time {
-	if len(nrs) == 0 {
-		return time.Now()
-	}
-	return nrs[0].Now
-}
-
-// RunFilter selects runs to list.
-type RunFilter struct {
-	DestinationID string    // "" for all
-	Status        RunStatus // "" for all
-	Limit         int       // 0 for no limit
-}
-
-// Runs lists runs, the latest day first, and for a day the latest created first.
-func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
-	limit := any(nil)
-	if f.Limit > 0 {
-		limit = f.Limit
-	}
-	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM runs
-		WHERE ($1 = '' OR destination_id::text = $1) AND ($2 = '' OR status = $2)
-		ORDER BY day DESC, created_at DESC, id
-		LIMIT $3`, f.DestinationID, string(f.Status), limit)
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Run, error) { return scanRun(row) })
-	if err != nil {
-		return nil, fmt.Errorf("list runs: %w", err)
-	}
-	return out, nil
-}
-
-// AttemptsOf returns the attempts of several runs, first first, by run id.
-func (s *Store) AttemptsOf(ctx context.Context, runIDs []string) (map[string][]Attempt, error) {
-	rows, err := s.db.Query(ctx, `SELECT run_id::text, number, started_at, finished_at, outcome, events, bytes, error, error_class, permanent
-		FROM attempts WHERE run_id = ANY ($1::uuid[]) ORDER BY run_id, number`, runIDs)
-	if err != nil {
-		return nil, fmt.Errorf("read attempts: %w", err)
-	}
-	defer rows.Close()
-	out := make(map[string][]Attempt, len(runIDs))
-	for rows.Next() {
-		var id string
-		var a Attempt
-		if err := rows.Scan(&id, &a.Number, &a.StartedAt, &a.FinishedAt, &a.Outcome, &a.Events, &a.Bytes, &a.Error, &a.ErrorClass, &a.Permanent); err != nil {
-			return nil, fmt.Errorf("read attempts: %w", err)
-		}
-		out[id] = append(out[id], a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read attempts: %w", err)
-	}
-	return out, nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations/pgtest"
 )
 
@@ -72,10 +74,10 @@ func (c *clock) Set(t time.Time) {
 }
 
 // addTestDestination stores a destination of company on a target without secrets.
-func addTestDestination(t testing.TB, s *Store, start events.Day, format Format) Destination {
+func addTestDestination(t testing.TB, s *store.Store, start events.Day, format file.Format) store.Destination {
 	t.Helper()
-	d, err := s.AddDestination(context.Background(), NewDestination{
-		CompanyID: uuid.NewString(), Target: Target{Host: "127.0.0.1", Port: 22, User: "u"},
+	d, err := s.AddDestination(context.Background(), store.NewDestination{
+		CompanyID: uuid.NewString(), Target: store.Target{Host: "127.0.0.1", Port: 22, User: "u"},
 		Format: format, EventTypes: []string{events.CourseComplete.Name}, StartDate: start,
 	})
 	if err != nil {
@@ -93,9 +95,9 @@ type plannedRun struct {
 	Status     string
 }
 
-func runsOf(t testing.TB, s *Store, destID string) []plannedRun {
+func runsOf(t testing.TB, s *store.Store, destID string) []plannedRun {
 	t.Helper()
-	rows, err := s.db.Query(context.Background(), `SELECT day::text, window_start, window_end, file_name, created_at,
+	rows, err := s.DB().Query(context.Background(), `SELECT day::text, window_start, window_end, file_name, created_at,
 		next_attempt_at, status FROM runs WHERE destination_id = $1 AND kind = 'scheduled' ORDER BY day`, destID)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +117,7 @@ func runsOf(t testing.TB, s *Store, destID string) []plannedRun {
 	return out
 }
 
-func newTestPlanner(s *Store, c *clock, spec Schedule) *Planner {
+func newTestPlanner(s *store.Store, c *clock, spec Schedule) *Planner {
 	return NewPlanner(PlannerConfig{Store: s, Location: newYork, Schedule: spec, Now: c.Now})
 }
 
@@ -154,7 +156,7 @@ var fileNameRE = regexp.MustCompile(`^courseCompletion-(\d+)_(\d{4}-\d\d-\d\dT\d
 // after its due time, with the day's 23, 24 or 25 hours and a well-formed file name.
 func TestPlanOverDaylightSavingChanges(t *testing.T) {
 	db := pgtest.New(t)
-	s := NewStore(db.Pool, nil, nil)
+	s := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
@@ -168,7 +170,7 @@ func TestPlanOverDaylightSavingChanges(t *testing.T) {
 		{"2027 fall back", "2027-11-04", "2027-11-07", 25},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dest := addTestDestination(t, s, day(tc.first), FormatJSON)
+			dest := addTestDestination(t, s, day(tc.first), file.FormatJSON)
 			c := &clock{}
 			p := newTestPlanner(s, c, parseSchedule(t, "0 2 * * *"))
 			step := 10 * time.Minute
@@ -229,8 +231,8 @@ func TestPlanOverDaylightSavingChanges(t *testing.T) {
 // The SQL-made file name matches FileName's for a CSV destination, too.
 func TestPlanFileNameMatchesFileName(t *testing.T) {
 	db := pgtest.New(t)
-	s := NewStore(db.Pool, nil, nil)
-	dest := addTestDestination(t, s, day("2026-06-01"), FormatCSV)
+	s := store.NewStore(db.Pool, nil, nil)
+	dest := addTestDestination(t, s, day("2026-06-01"), file.FormatCSV)
 	now := wall("2026-06-02 02:00").Add(17*time.Second + 500*time.Millisecond)
 	p := newTestPlanner(s, &clock{t: now}, parseSchedule(t, "0 2 * * *"))
 	if _, err := p.Plan(context.Background()); err != nil {
@@ -240,7 +242,7 @@ func TestPlanFileNameMatchesFileName(t *testing.T) {
 	if len(runs) != 1 {
 		t.Fatalf("%d runs, want 1", len(runs))
 	}
-	want := FileName(events.CourseComplete, FormatCSV, day("2026-06-01").Window(newYork).Start, now)
+	want := file.Name(events.CourseComplete, file.FormatCSV, day("2026-06-01").Window(newYork).Start, now)
 	got := runs[0].FileName
 	if len(got) != len(want) || got[:len(got)-11] != want[:len(want)-11] || got[len(got)-4:] != ".csv" {
 		t.Errorf("file name %q; want it shaped as %q", got, want)
@@ -251,9 +253,9 @@ func TestPlanFileNameMatchesFileName(t *testing.T) {
 // one, the catch-up window's 7.
 func TestPlanCatchesUpMissedNights(t *testing.T) {
 	db := pgtest.New(t)
-	s := NewStore(db.Pool, nil, nil)
+	s := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
-	dest := addTestDestination(t, s, day("2026-01-01"), FormatJSON)
+	dest := addTestDestination(t, s, day("2026-01-01"), file.FormatJSON)
 	c := &clock{t: wall("2026-06-10 02:05")}
 	p := newTestPlanner(s, c, parseSchedule(t, "0 2 * * *"))
 
@@ -289,13 +291,13 @@ func TestPlanCatchesUpMissedNights(t *testing.T) {
 // Disabled destinations get nothing.
 func TestPlanRespectsStartDateAndEnabled(t *testing.T) {
 	db := pgtest.New(t)
-	s := NewStore(db.Pool, nil, nil)
+	s := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
 	c := &clock{t: wall("2026-06-10 11:00")} // a Wednesday
 	p := newTestPlanner(s, c, parseSchedule(t, "0 2 * * *"))
-	today := addTestDestination(t, s, day("2026-06-10"), FormatJSON)
-	monday := addTestDestination(t, s, day("2026-06-08"), FormatCSV)
-	disabled := addTestDestination(t, s, day("2026-06-01"), FormatJSON)
+	today := addTestDestination(t, s, day("2026-06-10"), file.FormatJSON)
+	monday := addTestDestination(t, s, day("2026-06-08"), file.FormatCSV)
+	disabled := addTestDestination(t, s, day("2026-06-01"), file.FormatJSON)
 	if err := s.SetDestinationEnabled(ctx, disabled.ID, false); err != nil {
 		t.Fatal(err)
 	}
@@ -323,10 +325,10 @@ func TestPlanRespectsStartDateAndEnabled(t *testing.T) {
 // Planners racing each other (replicas, or a start racing a fire) create each run once.
 func TestPlanRacingPlannersCreateEachRunOnce(t *testing.T) {
 	db := pgtest.New(t)
-	s := NewStore(db.Pool, nil, nil)
+	s := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
 	for range 20 {
-		addTestDestination(t, s, day("2026-01-01"), FormatJSON)
+		addTestDestination(t, s, day("2026-01-01"), file.FormatJSON)
 	}
 	c := &clock{t: wall("2026-06-10 02:30")}
 	var wg sync.WaitGroup
@@ -376,7 +378,7 @@ func TestPlanTenThousandDestinations(t *testing.T) {
 		t.Skip("slow")
 	}
 	db := pgtest.New(t)
-	s := NewStore(db.Pool, nil, nil)
+	s := store.NewStore(db.Pool, nil, nil)
 	addManyDestinations(t, db, 10000)
 	c := &clock{t: wall("2026-06-03 02:00")}
 	p := newTestPlanner(s, c, parseSchedule(t, "0 2 * * *"))
@@ -396,7 +398,7 @@ func TestPlanTenThousandDestinations(t *testing.T) {
 // BenchmarkPlanNight plans one night of 10,000 destinations per iteration.
 func BenchmarkPlanNight(b *testing.B) {
 	db := pgtest.New(b)
-	s := NewStore(db.Pool, nil, nil)
+	s := store.NewStore(db.Pool, nil, nil)
 	addManyDestinations(b, db, 10000)
 	c := &clock{t: wall("2026-06-03 02:00")}
 	p := newTestPlanner(s, c, parseSchedule(b, "0 2 * * *"))

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // Sink receives a run's file. It writes r to the remote name atomically — nothing appears under
@@ -23,10 +25,10 @@ type Source func(ctx context.Context, fn func(payload []byte) error) (int64, err
 
 // RunnerConfig wires a Runner.
 type RunnerConfig struct {
-	Store    *Store
+	Store    *store.Store
 	Location *time.Location // the instance zone
 	// Connect returns the sink for a destination whose secrets are open.
-	Connect func(ctx context.Context, d Destination) (Sink, error)
+	Connect func(ctx context.Context, d store.Destination) (Sink, error)
 	// Classify names the class of a delivery error and whether retrying can help.
 	Classify func(err error) (class string, permanent bool)
 	Now      func() time.Time
@@ -34,7 +36,7 @@ type RunnerConfig struct {
 	Replica  string // recorded on each attempt
 	// Observe, when set, is told of every recorded attempt (for metrics): the run as it was
 	// before the attempt, its outcome and how long it took.
-	Observe func(run Run, out Outcome, took time.Duration)
+	Observe func(run store.Run, out Outcome, took time.Duration)
 }
 
 // Runner makes delivery attempts of runs: it streams the run's events through the encoder
@@ -73,7 +75,7 @@ type Outcome struct {
 func (o Outcome) Delivered() bool { return o.Err == nil }
 
 // EventsSource is the Source of a run's file: the destination's events of the run's type and day.
-func (r *Runner) EventsSource(d Destination, run Run) (Source, error) {
+func (r *Runner) EventsSource(d store.Destination, run store.Run) (Source, error) {
 	t, err := events.LookupType(run.EventType)
 	if err != nil {
 		return nil, err
@@ -87,8 +89,8 @@ func (r *Runner) EventsSource(d Destination, run Run) (Source, error) {
 // asked for the time of the following attempt should this one fail (nil from it: the run fails
 // for good). The returned error is about recording, not delivery: a failed delivery is an
 // Outcome with Err set.
-func (r *Runner) Attempt(ctx context.Context, d Destination, run Run, src Source, next func(Outcome) *time.Time) (Outcome, error) {
-	n, err := r.cfg.Store.beginAttempt(ctx, run.ID, r.cfg.Replica, r.cfg.Now())
+func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run, src Source, next func(Outcome) *time.Time) (Outcome, error) {
+	n, err := r.cfg.Store.BeginAttempt(ctx, run.ID, r.cfg.Replica, r.cfg.Now())
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -99,7 +101,7 @@ func (r *Runner) Attempt(ctx context.Context, d Destination, run Run, src Source
 		out.Class, out.Permanent = r.cfg.Classify(out.Err)
 	}
 
-	end := attemptEnd{Delivered: out.Err == nil, RemotePath: out.RemotePath, Events: out.Events, Bytes: out.Bytes,
+	end := store.AttemptEnd{Delivered: out.Err == nil, RemotePath: out.RemotePath, Events: out.Events, Bytes: out.Bytes,
 		Class: out.Class, Permanent: out.Permanent}
 	if out.Err != nil {
 		end.Err = out.Err.Error()
@@ -112,7 +114,7 @@ func (r *Runner) Attempt(ctx context.Context, d Destination, run Run, src Source
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	took := time.Since(started)
-	if err := r.cfg.Store.finishAttempt(rctx, run.ID, n, end, r.cfg.Now()); err != nil {
+	if err := r.cfg.Store.FinishAttempt(rctx, run.ID, n, end, r.cfg.Now()); err != nil {
 		return out, err
 	}
 	if r.cfg.Observe != nil {
@@ -144,7 +146,7 @@ var errSinkGone = errors.New("delivery ended before the file was complete")
 // deliver streams src through the encoder into the sink. The producer writes into a pipe that
 // the sink reads: the file is never held whole in memory, and an error on either side ends the
 // other, so a short stream is never renamed into place.
-func (r *Runner) deliver(ctx context.Context, d Destination, run Run, src Source) Outcome {
+func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run, src Source) Outcome {
 	t, err := events.LookupType(run.EventType)
 	if err != nil {
 		return Outcome{Err: err}
@@ -164,7 +166,7 @@ func (r *Runner) deliver(ctx context.Context, d Destination, run Run, src Source
 	}
 	done := make(chan produced, 1)
 	go func() {
-		enc, err := NewEncoder(run.Format, t, counter)
+		enc, err := file.NewEncoder(run.Format, t, counter)
 		var n int64
 		if err == nil {
 			n, err = src(ctx, enc.Encode)

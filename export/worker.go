@@ -2,18 +2,16 @@ package export
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // WorkerConfig wires a Worker.
 type WorkerConfig struct {
-	Store  *Store
+	Store  *store.Store
 	Runner *Runner
 	Retry  RetryPolicy
 	// Concurrency is how many attempts a worker makes at once; default 8.
@@ -168,70 +166,14 @@ func (w *Worker) loop() {
 	}
 }
 
-// claimed is a run a worker holds the lease of.
-type claimed struct {
-	Run
-	abandoned int  // attempts that were cut short (a replica died or stopped), not counted as retries
-	failing   bool // the destination's last run had failed for good when this one was claimed
-}
-
-// claimSQL takes up to $2 due runs: pending ones whose time has come, and running ones whose
-// holder's lease has expired (the replica died mid-attempt: that attempt is marked abandoned).
-// SKIP LOCKED lets replicas claim side by side without waiting for or taking each other's runs.
-var claimSQL = `
-WITH due AS (
-	SELECT id FROM runs
-	WHERE next_attempt_at <= $1 AND (status = 'pending' OR (status = 'running' AND lease_expires_at < $1))
-	ORDER BY next_attempt_at, id
-	LIMIT $2
-	FOR UPDATE SKIP LOCKED
-), claimed AS (
-	UPDATE runs r SET status = 'running', lease_owner = $3, lease_expires_at = $4, updated_at = $1
-	FROM due WHERE r.id = due.id
-	RETURNING r.*
-), abandoned AS (
-	UPDATE attempts a SET outcome = 'abandoned', finished_at = $1,
-		error = 'the replica making this attempt stopped before it ended (its lease expired)'
-	FROM claimed c WHERE a.run_id = c.id AND a.outcome = 'running'
-	RETURNING a.run_id
-)
-SELECT ` + runColumns + `,
-	(SELECT count(*) FROM attempts a WHERE a.run_id = c.id AND a.outcome = 'abandoned')
-	+ (SELECT count(*) FROM abandoned x WHERE x.run_id = c.id),
-	(SELECT d.failing_since IS NOT NULL FROM destinations d WHERE d.id = c.destination_id)
-FROM claimed c`
-
-func (w *Worker) claim(ctx context.Context, n int) ([]claimed, error) {
+func (w *Worker) claim(ctx context.Context, n int) ([]store.Claim, error) {
 	now := w.cfg.Now()
-	rows, err := w.cfg.Store.db.Query(ctx, claimSQL, now, n, w.cfg.Replica, now.Add(w.cfg.Lease))
-	if err != nil {
-		return nil, fmt.Errorf("claim due runs: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimed, error) {
-		var c claimed
-		var day, kind, status, format string
-		r := &c.Run
-		err := row.Scan(&r.ID, &r.DestinationID, &r.EventType, &day, &r.Window.Start, &r.Window.End, &kind, &status, &format,
-			&r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
-			&r.CreatedAt, &r.DeliveredAt, &r.FailedAt, &c.abandoned, &c.failing)
-		if err != nil {
-			return c, err
-		}
-		r.Kind, r.Status, r.Format = RunKind(kind), RunStatus(status), Format(format)
-		if err := r.Day.UnmarshalText([]byte(day)); err != nil {
-			return c, err
-		}
-		return c, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("claim due runs: %w", err)
-	}
-	return out, nil
+	return w.cfg.Store.ClaimDue(ctx, now, n, w.cfg.Replica, now.Add(w.cfg.Lease))
 }
 
 // attempt makes one delivery attempt of a claimed run and settles what follows: the next
 // attempt's time, or the run's failure and its alert, or a recovery alert.
-func (w *Worker) attempt(c claimed) {
+func (w *Worker) attempt(c store.Claim) {
 	defer func() {
 		w.mu.Lock()
 		w.inFlight--
@@ -270,7 +212,7 @@ func (w *Worker) attempt(c claimed) {
 			stopped = true
 			return &now
 		}
-		next := w.cfg.Retry.Next(out.Attempt-c.abandoned, now)
+		next := w.cfg.Retry.Next(out.Attempt-c.Abandoned, now)
 		last = next == nil
 		return next
 	})
@@ -285,35 +227,31 @@ func (w *Worker) attempt(c claimed) {
 	defer rcancel()
 	switch {
 	case stopped:
-		if _, err := w.cfg.Store.db.Exec(rctx, `UPDATE attempts SET outcome = 'abandoned', error = $3
-			WHERE run_id = $1 AND number = $2`, run.ID, out.Attempt,
+		if err := w.cfg.Store.AbandonAttempt(rctx, run.ID, out.Attempt,
 			"the service stopped during the attempt; the run is due again: "+out.Err.Error()); err != nil {
 			log.Error("record the abandoned attempt", slog.String("error", err.Error()))
 		}
 		log.Warn("delivery attempt cut short by shutdown; the run is due again", slog.Int("attempt", out.Attempt))
-	case out.Delivered() && c.failing:
-		var failing bool
-		err := w.cfg.Store.db.QueryRow(rctx, `UPDATE destinations SET failing_since = NULL
-			WHERE id = $1 AND failing_since IS NOT NULL RETURNING true`, d.ID).Scan(&failing)
+	case out.Delivered() && c.Failing:
+		recovered, err := w.cfg.Store.ClearFailing(rctx, d.ID)
 		switch {
-		case err == nil && failing:
+		case err != nil:
+			log.Error("record the destination's recovery", slog.String("error", err.Error()))
+		case recovered:
 			log.Info("destination delivers again")
 			w.alert(recoveredAlert(d, run, out.Attempt, w.cfg.Now()), d)
-		case err != nil && !errors.Is(err, pgx.ErrNoRows):
-			log.Error("record the destination's recovery", slog.String("error", err.Error()))
 		}
 	case last:
-		if _, err := w.cfg.Store.db.Exec(rctx, `UPDATE destinations SET failing_since = coalesce(failing_since, $2)
-			WHERE id = $1`, d.ID, w.cfg.Now()); err != nil {
+		if err := w.cfg.Store.SetFailing(rctx, d.ID, w.cfg.Now()); err != nil {
 			log.Error("record the destination's failure", slog.String("error", err.Error()))
 		}
 		log.Error("delivery failed for good: no more attempts", slog.Int("attempts", out.Attempt),
 			slog.String("error", out.Err.Error()), slog.String("error_class", out.Class), slog.Bool("permanent", out.Permanent))
-		w.alert(failedAlert(d, run, out, out.Attempt-c.abandoned, w.cfg.Now()), d)
+		w.alert(failedAlert(d, run, out, out.Attempt-c.Abandoned, w.cfg.Now()), d)
 	}
 }
 
-func (w *Worker) alert(a Alert, d Destination) {
+func (w *Worker) alert(a Alert, d store.Destination) {
 	if w.cfg.Alerter != nil {
 		w.cfg.Alerter.Send(a, w.cfg.AlertURL, d.AlertURL)
 	}
@@ -323,10 +261,7 @@ func (w *Worker) alert(a Alert, d Destination) {
 func (w *Worker) release(runID string, next time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := w.cfg.Store.db.Exec(ctx, `UPDATE runs SET status = 'pending', next_attempt_at = $3, lease_owner = NULL,
-		lease_expires_at = NULL, updated_at = $4 WHERE id = $1 AND status = 'running' AND lease_owner = $2`,
-		runID, w.cfg.Replica, next, w.cfg.Now())
-	if err != nil {
+	if err := w.cfg.Store.Release(ctx, runID, w.cfg.Replica, next, w.cfg.Now()); err != nil {
 		w.cfg.Logger.Error("release the run", slog.String("run", runID), slog.String("error", err.Error()))
 	}
 }

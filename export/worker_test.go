@@ -17,6 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations/pgtest"
 )
 
@@ -50,23 +52,23 @@ func (s *dirSink) Put(ctx context.Context, name string, r io.Reader) (string, er
 }
 
 type workerFixture struct {
-	store *Store
+	store *store.Store
 	clock *clock
 	sink  *dirSink
-	dest  Destination
-	run   Run
+	dest  store.Destination
+	run   store.Run
 }
 
 func newWorkerFixture(t *testing.T) *workerFixture {
 	t.Helper()
 	db := pgtest.New(t)
-	s := NewStore(db.Pool, nil, nil)
+	s := store.NewStore(db.Pool, nil, nil)
 	c := &clock{t: wall("2026-06-10 02:00")}
-	d := addTestDestination(t, s, day("2026-06-09"), FormatJSON)
+	d := addTestDestination(t, s, day("2026-06-09"), file.FormatJSON)
 	if _, err := newTestPlanner(s, c, parseSchedule(t, "0 2 * * *")).Plan(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	runs, err := s.Runs(context.Background(), RunFilter{DestinationID: d.ID})
+	runs, err := s.Runs(context.Background(), store.RunFilter{DestinationID: d.ID})
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("planned %d runs (%v), want 1", len(runs), err)
 	}
@@ -75,7 +77,7 @@ func newWorkerFixture(t *testing.T) *workerFixture {
 
 func (f *workerFixture) worker(alerter *Alerter, alertURL string) *Worker {
 	runner := NewRunner(RunnerConfig{Store: f.store, Location: newYork, Now: f.clock.Now, Replica: "test",
-		Connect: func(context.Context, Destination) (Sink, error) { return f.sink, nil },
+		Connect: func(context.Context, store.Destination) (Sink, error) { return f.sink, nil },
 		Classify: func(err error) (string, bool) {
 			if errors.Is(err, errDown) {
 				return "refused", false
@@ -86,7 +88,7 @@ func (f *workerFixture) worker(alerter *Alerter, alertURL string) *Worker {
 		Replica: "test", Now: f.clock.Now, Alerter: alerter, AlertURL: alertURL})
 }
 
-func (f *workerFixture) reload(t *testing.T) Run {
+func (f *workerFixture) reload(t *testing.T) store.Run {
 	t.Helper()
 	r, err := f.store.Run(context.Background(), f.run.ID)
 	if err != nil {
@@ -131,16 +133,16 @@ func TestWorkerRetriesThenFailsAndAlerts(t *testing.T) {
 	for n := 1; n <= 11; n++ {
 		waitFor(t, "an attempt", func() bool {
 			r := f.reload(t)
-			return r.Attempts == n && r.Status != StatusRunning
+			return r.Attempts == n && r.Status != store.StatusRunning
 		})
 		r := f.reload(t)
 		if n == 11 {
-			if r.Status != StatusFailed || r.NextAttemptAt != nil || r.LastErrorClass != "refused" {
+			if r.Status != store.StatusFailed || r.NextAttemptAt != nil || r.LastErrorClass != "refused" {
 				t.Fatalf("after 11 attempts the run is %s, next %v, class %q; want failed for good", r.Status, r.NextAttemptAt, r.LastErrorClass)
 			}
 			break
 		}
-		if r.Status != StatusPending || r.NextAttemptAt == nil || r.NextAttemptAt.Sub(f.clock.Now()) != want[n-1]*time.Second {
+		if r.Status != store.StatusPending || r.NextAttemptAt == nil || r.NextAttemptAt.Sub(f.clock.Now()) != want[n-1]*time.Second {
 			t.Fatalf("after attempt %d: %s, next %v; want pending, %ds later", n, r.Status, r.NextAttemptAt, want[n-1])
 		}
 		// Not due yet: nothing happens a moment before.
@@ -158,8 +160,8 @@ func TestWorkerRetriesThenFailsAndAlerts(t *testing.T) {
 	// A re-send once the server is back: the destination recovers.
 	f.sink.mode.Store(0)
 	now := f.clock.Now()
-	if _, err := f.store.QueueRuns(context.Background(), []NewRun{{Destination: f.dest, Type: mustType(t), Day: f.run.Day,
-		Kind: KindResend, Location: newYork, Now: now}}); err != nil {
+	if _, err := f.store.QueueRuns(context.Background(), []store.NewRun{{Destination: f.dest, Type: mustType(t), Day: f.run.Day,
+		Kind: store.KindResend, Location: newYork, Now: now}}); err != nil {
 		t.Fatal(err)
 	}
 	w.Wake()
@@ -174,7 +176,7 @@ func TestWorkerRetriesThenFailsAndAlerts(t *testing.T) {
 		a.EventType != "courseComplete" || a.Permanent || a.LastError != errDown.Error() || a.Text == "" {
 		t.Errorf("failure alert = %+v", a)
 	}
-	if alerts[1].Kind != AlertRecovered || alerts[1].RunKind != KindResend {
+	if alerts[1].Kind != AlertRecovered || alerts[1].RunKind != store.KindResend {
 		t.Errorf("second alert = %+v, want the recovery", alerts[1])
 	}
 	if f.sink.puts.Load() != 12 {
@@ -199,7 +201,7 @@ func TestWorkerStopCancelsAttemptsAfterTheGrace(t *testing.T) {
 		t.Errorf("Stop took %s, want the 100ms grace and little more", took)
 	}
 	r := f.reload(t)
-	if r.Status != StatusPending || r.NextAttemptAt == nil || r.NextAttemptAt.After(f.clock.Now()) {
+	if r.Status != store.StatusPending || r.NextAttemptAt == nil || r.NextAttemptAt.After(f.clock.Now()) {
 		t.Errorf("after a stop the run is %s, next %v; want pending and due", r.Status, r.NextAttemptAt)
 	}
 	as, err := f.store.Attempts(context.Background(), r.ID)
@@ -211,7 +213,7 @@ func TestWorkerStopCancelsAttemptsAfterTheGrace(t *testing.T) {
 	f.sink.mode.Store(1)
 	w2 := f.worker(nil, "")
 	w2.Start()
-	waitFor(t, "the second attempt", func() bool { r := f.reload(t); return r.Attempts == 2 && r.Status == StatusPending })
+	waitFor(t, "the second attempt", func() bool { r := f.reload(t); return r.Attempts == 2 && r.Status == store.StatusPending })
 	w2.Stop(context.Background())
 	if r := f.reload(t); r.NextAttemptAt.Sub(f.clock.Now()) != 20*time.Second {
 		t.Errorf("after an abandoned and a failed attempt the next is %s later, want 20s", r.NextAttemptAt.Sub(f.clock.Now()))

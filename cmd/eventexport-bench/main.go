@@ -12,7 +12,6 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
-
 	"os"
 	"os/exec"
 	"path/filepath"

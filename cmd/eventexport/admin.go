@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations"
 )
 
@@ -75,16 +76,16 @@ type adminServer struct {
 // startAdmin registers the metrics, hooks them into every runner made with c from now on,
 // and starts listening. A busy default address is logged, and serve runs without the admin
 // server; an address given explicitly must work.
-func startAdmin(ac adminConfig, c *config, store *export.Store, logger *slog.Logger) (*adminServer, error) {
+func startAdmin(ac adminConfig, c *config, st *store.Store, logger *slog.Logger) (*adminServer, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := export.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
-	reg.MustRegister(export.NewStoreCollector(export.StoreCollectorConfig{Store: store, Logger: logger}))
+	reg.MustRegister(export.NewStoreCollector(export.StoreCollectorConfig{Store: st, Logger: logger}))
 	if prev := c.Observe; prev != nil {
-		c.Observe = func(run export.Run, out export.Outcome, took time.Duration) {
+		c.Observe = func(run store.Run, out export.Outcome, took time.Duration) {
 			prev(run, out, took)
 			m.ObserveAttempt(run, out, took)
 		}
@@ -97,7 +98,7 @@ func startAdmin(ac adminConfig, c *config, store *export.Store, logger *slog.Log
 		close(a.done)
 		return a, nil
 	}
-	h := newAdminHandler(apiConfig{Config: *c, Store: store, Token: ac.Token, Logger: logger}, reg)
+	h := newAdminHandler(apiConfig{Config: *c, Store: st, Token: ac.Token, Logger: logger}, reg)
 	ln, err := net.Listen("tcp", ac.Addr)
 	if err != nil {
 		if ac.AddrSet {
@@ -169,8 +170,8 @@ func newAdminHandler(cfg apiConfig, gatherer prometheus.Gatherer) http.Handler {
 
 // ready reports why the service cannot do its work, or nil: the database answers and its
 // schema has every migration this version needs.
-func ready(ctx context.Context, store *export.Store) error {
-	conn, err := store.DB().Acquire(ctx)
+func ready(ctx context.Context, st *store.Store) error {
+	conn, err := st.DB().Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("the database does not answer: %v", err)
 	}

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // maxRequestBody bounds the body of an admin API request: a target with a private key is a
@@ -28,7 +28,7 @@ var openAPIDocument []byte
 // apiConfig wires the admin API.
 type apiConfig struct {
 	Config config
-	Store  *export.Store
+	Store  *store.Store
 	// Token is what the Authorization: Bearer header must hold. When empty, every /v1
 	// request is refused: the API is off.
 	Token  string
@@ -167,7 +167,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		ae    *apiError
 		fe    *invalidField
-		inUse *export.TargetInUseError
+		inUse *store.TargetInUseError
 		ce    *configError
 	)
 	switch {
@@ -182,7 +182,7 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.cfg.Logger.Error("admin api: the service's configuration refuses the request", slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.String("error", ce.Error()))
 		ae = &apiError{Status: http.StatusInternalServerError, Code: "configuration", Message: ce.Error()}
-	case errors.Is(err, export.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		ae = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}
 	default:
 		a.cfg.Logger.Error("admin api request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),

@@ -7,10 +7,10 @@ import (
 	"strconv"
 
 	"github.com/eventexport/eventexport/events"
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
-func errorIsNotFound(err error) bool { return errors.Is(err, export.ErrNotFound) }
+func errorIsNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
 
 func quote(s string) string { return strconv.Quote(s) }
 
@@ -28,7 +28,7 @@ func (a *api) listDestinations(w http.ResponseWriter, r *http.Request) error {
 }
 
 // destination reads the destination named in the path.
-func (a *api) destination(r *http.Request) (export.Destination, error) {
+func (a *api) destination(r *http.Request) (store.Destination, error) {
 	id := r.PathValue("id")
 	d, err := a.cfg.Store.Destination(r.Context(), id)
 	if err != nil && errorIsNotFound(err) {

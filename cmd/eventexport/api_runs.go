@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // Run lists hold 100 runs unless asked for more, and 10000 at most.
@@ -28,9 +28,9 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request) error {
 				Message: name + ": unknown query parameter; use destination, status and limit"}
 		}
 	}
-	f := export.RunFilter{Status: export.RunStatus(strings.TrimSpace(q.Get("status"))), Limit: defaultRunsLimit}
+	f := store.RunFilter{Status: store.RunStatus(strings.TrimSpace(q.Get("status"))), Limit: defaultRunsLimit}
 	switch f.Status {
-	case "", export.StatusPending, export.StatusRunning, export.StatusDelivered, export.StatusFailed:
+	case "", store.StatusPending, store.StatusRunning, store.StatusDelivered, store.StatusFailed:
 	default:
 		return invalid("status", "%q: want pending, running, delivered or failed", q.Get("status"))
 	}
@@ -42,7 +42,7 @@ func (a *api) listRuns(w http.ResponseWriter, r *http.Request) error {
 		f.Limit = n
 	}
 	if v := q.Get("destination"); v != "" {
-		id, err := export.ParseUUID("destination", v)
+		id, err := store.ParseUUID("destination", v)
 		if err != nil {
 			return &invalidField{Field: "destination", Err: err}
 		}

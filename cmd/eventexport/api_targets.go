@@ -3,7 +3,7 @@ package main
 import (
 	"net/http"
 
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 func (a *api) listTargets(w http.ResponseWriter, r *http.Request) error {
@@ -29,7 +29,7 @@ func (a *api) showTarget(w http.ResponseWriter, r *http.Request) error {
 }
 
 // target reads the target named in the path.
-func (a *api) target(r *http.Request) (export.Target, error) {
+func (a *api) target(r *http.Request) (store.Target, error) {
 	id := r.PathValue("id")
 	t, err := a.cfg.Store.Target(r.Context(), id)
 	if err != nil && errorIsNotFound(err) {

@@ -26,7 +26,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/eventexport/eventexport/delivery/sftptest"
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // lockedBuffer collects log lines written from several goroutines.
@@ -65,7 +65,7 @@ const testToken = "test-token-0123456789abcdef"
 type apiFixture struct {
 	*fixture
 	base    string
-	store   *export.Store
+	st      *store.Store
 	logs    *lockedBuffer
 	secrets []string // must never appear in a response or a log line
 	keyPEM  string   // an OpenSSH private key the SFTP server accepts
@@ -99,9 +99,9 @@ func newAPIFixture(t *testing.T, token string) *apiFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.store = export.NewStore(f.db.Pool, c.Sealer, c.SealerErr)
+	f.st = store.NewStore(f.db.Pool, c.Sealer, c.SealerErr)
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	admin, err := startAdmin(adminConfig{Addr: "127.0.0.1:0", AddrSet: true, Token: token}, &c, f.store, logger)
+	admin, err := startAdmin(adminConfig{Addr: "127.0.0.1:0", AddrSet: true, Token: token}, &c, f.st, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

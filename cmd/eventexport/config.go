@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations"
 )
 
@@ -20,15 +21,15 @@ import (
 type config struct {
 	DatabaseURL    string
 	Location       *time.Location
-	Sealer         *export.Sealer // nil when EVENTEXPORT_SECRET_KEY is missing or malformed
-	SealerErr      error          // why Sealer is nil
+	Sealer         *store.Sealer // nil when EVENTEXPORT_SECRET_KEY is missing or malformed
+	SealerErr      error         // why Sealer is nil
 	ConnectTimeout time.Duration
 	AttemptTimeout time.Duration
 	SourceAddr     string
 	LogFormat      string     // EVENTEXPORT_LOG_FORMAT: json or text
 	LogLevel       slog.Level // EVENTEXPORT_LOG_LEVEL
 	// Observe, when set, is told of every delivery attempt a runner makes (metrics).
-	Observe func(run export.Run, out export.Outcome, took time.Duration)
+	Observe func(run store.Run, out export.Outcome, took time.Duration)
 }
 
 // loadConfig reads the environment. A missing DATABASE_URL, an unknown zone or a malformed
@@ -60,8 +61,8 @@ func loadConfig(getenv env) (config, error) {
 // loadSealer reads EVENTEXPORT_SECRET_KEY, the key secrets are sealed with, and
 // EVENTEXPORT_SECRET_KEY_OLD, comma-separated keys that still open secrets sealed before a
 // rotation. It returns why there is no sealer when there is none.
-func loadSealer(getenv env) (*export.Sealer, error) {
-	key, err := export.ParseSecretKey(getenv("EVENTEXPORT_SECRET_KEY"))
+func loadSealer(getenv env) (*store.Sealer, error) {
+	key, err := store.ParseSecretKey(getenv("EVENTEXPORT_SECRET_KEY"))
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func loadSealer(getenv env) (*export.Sealer, error) {
 		}
 		old = append(old, k)
 	}
-	return export.NewSealer(key, old...)
+	return store.NewSealer(key, old...)
 }
 
 // loadLogConfig reads EVENTEXPORT_LOG_FORMAT (json, the default, or text) and
@@ -134,7 +135,7 @@ func durationEnv(getenv env, name string, def time.Duration) (time.Duration, err
 }
 
 // openStore connects to the database and checks that its schema is current.
-func openStore(ctx context.Context, c config) (*export.Store, func(), error) {
+func openStore(ctx context.Context, c config) (*store.Store, func(), error) {
 	pool, err := pgxpool.New(ctx, c.DatabaseURL)
 	if err != nil {
 		return nil, nil, badUsagef("DATABASE_URL: %v", err)
@@ -151,16 +152,16 @@ func openStore(ctx context.Context, c config) (*export.Store, func(), error) {
 		pool.Close()
 		return nil, nil, badUsagef("the database schema is at version %d of %d: run `eventexport migrate` first", current, latest)
 	}
-	return export.NewStore(pool, c.Sealer, c.SealerErr), pool.Close, nil
+	return store.NewStore(pool, c.Sealer, c.SealerErr), pool.Close, nil
 }
 
 // openStoreFromEnv reads the configuration and opens the store: what every command that works
 // on the database starts with. A configuration error is bad usage.
-func openStoreFromEnv(ctx context.Context, getenv env) (config, *export.Store, func(), error) {
+func openStoreFromEnv(ctx context.Context, getenv env) (config, *store.Store, func(), error) {
 	c, err := loadConfig(getenv)
 	if err != nil {
 		return c, nil, nil, badUsage(err)
 	}
-	store, closeDB, err := openStore(ctx, c)
-	return c, store, closeDB, err
+	st, closeDB, err := openStore(ctx, c)
+	return c, st, closeDB, err
 }

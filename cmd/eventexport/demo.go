@@ -14,10 +14,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/delivery/sftptest"
 	"github.com/eventexport/eventexport/events"
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations"
 )
 
@@ -74,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err != nil {
 		return err
 	}
-	store := export.NewStore(pool, sealer, nil)
+	st := store.NewStore(pool, sealer, nil)
 	day := events.DayBefore(time.Now(), loc)
 	if err := seedDemoEvents(ctx, pool, day.Window(loc), *n); err != nil {
 		return err
@@ -82,22 +83,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fmt.Fprintf(stdout, "seeded %d courseComplete events for %s (%s) in schema %s\n", *n, day, loc, demoSchema)
 
 	c := config{Location: loc, Sealer: sealer, ConnectTimeout: 60 * time.Second, AttemptTimeout: 5 * time.Minute}
-	runner := newRunner(c, store, newLogger(stderr))
-	for _, f := range []export.Format{export.FormatJSON, export.FormatCSV} {
-		u, err := delivery.ParseURL(srv.URL("/outbox/" + string(f)))
+	runner := newRunner(c, st, newLogger(stderr))
+	for _, f := range []file.Format{file.FormatJSON, file.FormatCSV} {
+		u, err := sftp.ParseURL(srv.URL("/outbox/" + string(f)))
 		if err != nil {
 			return err
 		}
-		d, err := store.AddDestination(ctx, export.NewDestination{
+		d, err := st.AddDestination(ctx, store.NewDestination{
 			CompanyID: demoCompany, Name: "demo " + string(f), Format: f,
 			EventTypes: []string{events.CourseComplete.Name}, StartDate: day,
-			Target: export.Target{Host: u.Host, Port: u.Port, User: u.User, Password: u.Password,
+			Target: store.Target{Host: u.Host, Port: u.Port, User: u.User, Password: u.Password,
 				BaseDir: u.Dir, HostKey: srv.HostKeyPin()},
 		})
 		if err != nil {
 			return err
 		}
-		out, err := deliverDay(ctx, store, runner, loc, d, events.CourseComplete, day)
+		out, err := deliverDay(ctx, st, runner, loc, d, events.CourseComplete, day)
 		if err != nil {
 			return err
 		}
@@ -141,19 +142,19 @@ func demoSchemaPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
 }
 
 // demoSealer uses EVENTEXPORT_SECRET_KEY when set, or a key that lives as long as the demo.
-func demoSealer(getenv env) (*export.Sealer, error) {
+func demoSealer(getenv env) (*store.Sealer, error) {
 	if v := getenv("EVENTEXPORT_SECRET_KEY"); v != "" {
-		key, err := export.ParseSecretKey(v)
+		key, err := store.ParseSecretKey(v)
 		if err != nil {
 			return nil, badUsage(err)
 		}
-		return export.NewSealer(key)
+		return store.NewSealer(key)
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	return export.NewSealer(key)
+	return store.NewSealer(key)
 }
 
 // seedDemoEvents writes n courseComplete events of the demo company across w, plus events

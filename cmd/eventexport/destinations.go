@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 const destinationsUsage = `Usage:
@@ -86,13 +87,13 @@ func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Write
 	if err := needSealer(c, nd.Target.HasSecrets()); err != nil {
 		return err
 	}
-	store, closeDB, err := openStore(ctx, c)
+	st, closeDB, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := store.AddDestination(ctx, nd)
-	if errors.Is(err, export.ErrNotFound) {
+	d, err := st.AddDestination(ctx, nd)
+	if errors.Is(err, store.ErrNotFound) {
 		return badUsagef("--target: no shared target with id %q", spec.TargetID)
 	}
 	if err != nil {
@@ -140,8 +141,8 @@ func needSealer(c config, secrets bool) error {
 }
 
 // redactedURL shows where a destination delivers, without its password.
-func redactedURL(d export.Destination) string {
-	c := delivery.Config{Host: d.Target.Host, Port: d.Target.Port, User: d.Target.User, Dir: d.Dir()}
+func redactedURL(d store.Destination) string {
+	c := sftp.Config{Host: d.Target.Host, Port: d.Target.Port, User: d.Target.User, Dir: d.Dir()}
 	if d.Target.HasPassword {
 		c.Password = "redacted" // Redacted masks it; the real one is never read here
 	}
@@ -171,7 +172,7 @@ type destinationView struct {
 	CreatedAt     time.Time `json:"created_at"`
 }
 
-func viewDestination(d export.Destination) destinationView {
+func viewDestination(d store.Destination) destinationView {
 	v := destinationView{
 		ID: d.ID, CompanyID: d.CompanyID, Name: d.Name, URL: redactedURL(d), Host: d.Target.Host,
 		Port: d.Target.Port, User: d.Target.User, Path: d.Dir(), Format: string(d.Format),
@@ -191,12 +192,12 @@ func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	ds, err := store.Destinations(ctx)
+	ds, err := st.Destinations(ctx)
 	if err != nil {
 		return err
 	}
@@ -221,12 +222,12 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := loadDestination(ctx, store, fs.Arg(0))
+	d, err := loadDestination(ctx, st, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -248,14 +249,14 @@ func destinationsSetEnabled(ctx context.Context, sub string, args []string, stdo
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	id := fs.Arg(0)
-	if err := store.SetDestinationEnabled(ctx, id, sub == "enable"); err != nil {
-		if errors.Is(err, export.ErrNotFound) {
+	if err := st.SetDestinationEnabled(ctx, id, sub == "enable"); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
 			return badUsagef("no destination with id %q", id)
 		}
 		return err
@@ -265,9 +266,9 @@ func destinationsSetEnabled(ctx context.Context, sub string, args []string, stdo
 }
 
 // loadDestination reads a destination named on the command line; an unknown one is bad usage.
-func loadDestination(ctx context.Context, store *export.Store, id string) (export.Destination, error) {
-	d, err := store.Destination(ctx, strings.TrimSpace(id))
-	if errors.Is(err, export.ErrNotFound) {
+func loadDestination(ctx context.Context, st *store.Store, id string) (store.Destination, error) {
+	d, err := st.Destination(ctx, strings.TrimSpace(id))
+	if errors.Is(err, store.ErrNotFound) {
 		return d, badUsagef("no destination with id %q", id)
 	}
 	return d, err

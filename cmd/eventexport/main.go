@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
 	_ "time/tzdata" // zone names work on hosts without a zoneinfo database
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/eventexport/eventexport/events"
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // maxResendDays is the longest range one re-send may cover: a year.
@@ -48,17 +48,17 @@ func cmdResend(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	if err != nil {
 		return asFlagError(err)
 	}
-	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	c, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := loadDestination(ctx, store, *destID)
+	d, err := loadDestination(ctx, st, *destID)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	ids, err := queueResend(ctx, store, c, d, days, now)
+	ids, err := queueResend(ctx, st, c, d, days, now)
 	var ce *configError
 	if errors.As(err, &ce) {
 		return badUsage(ce.err)
@@ -97,17 +97,17 @@ func resendDays(first, last events.Day) ([]events.Day, error) {
 
 // queueResend queues a new file of each day and event type of d, due at once, and returns
 // the runs' ids. An event type this version does not know is a *configError.
-func queueResend(ctx context.Context, store *export.Store, c config, d export.Destination, days []events.Day, now time.Time) ([]string, error) {
+func queueResend(ctx context.Context, st *store.Store, c config, d store.Destination, days []events.Day, now time.Time) ([]string, error) {
 	types, err := d.Types()
 	if err != nil {
 		return nil, &configError{err}
 	}
-	var nrs []export.NewRun
+	var nrs []store.NewRun
 	for _, day := range days {
 		for _, t := range types {
-			nrs = append(nrs, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindResend,
+			nrs = append(nrs, store.NewRun{Destination: d, Type: t, Day: day, Kind: store.KindResend,
 				Location: c.Location, Now: now, NextAttempt: &now})
 		}
 	}
-	return store.QueueRuns(ctx, nrs)
+	return st.QueueRuns(ctx, nrs)
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // cmdRotateKey seals every stored secret anew under EVENTEXPORT_SECRET_KEY, opening those
@@ -34,15 +34,15 @@ func cmdRotateKey(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	if strings.TrimSpace(getenv("EVENTEXPORT_SECRET_KEY_OLD")) == "" {
 		fmt.Fprintln(stderr, "note: EVENTEXPORT_SECRET_KEY_OLD is not set: only secrets sealed under EVENTEXPORT_SECRET_KEY can be read")
 	}
-	store, closeDB, err := openStore(ctx, c)
+	st, closeDB, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	rot, err := store.RotateSecrets(ctx)
+	rot, err := st.RotateSecrets(ctx)
 	fmt.Fprintf(stdout, "re-sealed %d secret(s) of %d target(s) under the current key; %d were current already\n",
 		rot.Resealed, rot.Targets, rot.Current)
-	var ue *export.UnreadableSecretsError
+	var ue *store.UnreadableSecretsError
 	if errors.As(err, &ue) {
 		return &exitError{code: exitFailed, err: err}
 	}

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -32,18 +34,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 	if err != nil {
 		return badUsage(fmt.Errorf("--date: %w", err))
 	}
-	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	c, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := loadDestination(ctx, store, *destID)
+	d, err := loadDestination(ctx, st, *destID)
 	if err != nil {
 		return err
 	}
 	// Open the secrets and check the event types before any run is recorded: a configuration
 	// problem changes nothing.
-	if err := store.OpenSecrets(&d.Target); err != nil {
+	if err := st.OpenSecrets(&d.Target); err != nil {
 		return badUsage(err)
 	}
 	types, err := d.Types()
@@ -51,10 +53,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 		return badUsage(err)
 	}
 
-	runner := newRunner(c, store, newLogger(stderr))
+	runner := newRunner(c, st, newLogger(stderr))
 	failed := 0
 	for _, t := range types {
-		out, err := deliverDay(ctx, store, runner, c.Location, d, t, day)
+		out, err := deliverDay(ctx, st, runner, c.Location, d, t, day)
 		if err != nil {
 			return err
 		}
@@ -73,9 +75,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, getenv
 
 // deliverDay records a manual run of one day of d's events of type t and makes its one attempt
 // now. The error is about recording; a failed delivery is an Outcome with Err set.
-func deliverDay(ctx context.Context, store *export.Store, runner *export.Runner, loc *time.Location,
-	d export.Destination, t events.Type, day events.Day) (export.Outcome, error) {
-	r, err := store.CreateRun(ctx, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindManual,
+func deliverDay(ctx context.Context, st *store.Store, runner *export.Runner, loc *time.Location,
+	d store.Destination, t events.Type, day events.Day) (export.Outcome, error) {
+	r, err := st.CreateRun(ctx, store.NewRun{Destination: d, Type: t, Day: day, Kind: store.KindManual,
 		Location: loc, Now: time.Now()})
 	if err != nil {
 		return export.Outcome{}, err
@@ -88,31 +90,31 @@ func deliverDay(ctx context.Context, store *export.Store, runner *export.Runner,
 }
 
 // newRunner wires the export runner to SFTP delivery.
-func newRunner(c config, store *export.Store, logger *slog.Logger) *export.Runner {
-	return newRunnerWith(c, store, logger, nil)
+func newRunner(c config, st *store.Store, logger *slog.Logger) *export.Runner {
+	return newRunnerWith(c, st, logger, nil)
 }
 
 // newRunnerWith is newRunner with a hook that sees, and may adjust, each delivery target's
 // configuration before it connects, and gets the target it made.
-func newRunnerWith(c config, store *export.Store, logger *slog.Logger, hook func(*delivery.Config) func(*delivery.Target)) *export.Runner {
+func newRunnerWith(c config, st *store.Store, logger *slog.Logger, hook func(*sftp.Config) func(*sftp.Target)) *export.Runner {
 	hostname, _ := os.Hostname()
 	return export.NewRunner(export.RunnerConfig{
-		Store:    store,
+		Store:    st,
 		Location: c.Location,
 		Logger:   logger,
 		Replica:  fmt.Sprintf("%s/%d", hostname, os.Getpid()),
 		Classify: classify,
 		Observe:  c.Observe,
-		Connect: func(ctx context.Context, d export.Destination) (export.Sink, error) {
-			if err := store.OpenSecrets(&d.Target); err != nil {
+		Connect: func(ctx context.Context, d store.Destination) (export.Sink, error) {
+			if err := st.OpenSecrets(&d.Target); err != nil {
 				return nil, err
 			}
 			cfg := targetConfig(c, d)
-			var made func(*delivery.Target)
+			var made func(*sftp.Target)
 			if hook != nil {
 				made = hook(&cfg)
 			}
-			t := delivery.New(cfg)
+			t := sftp.New(cfg)
 			if made != nil {
 				made(t)
 			}
@@ -121,11 +123,11 @@ func newRunnerWith(c config, store *export.Store, logger *slog.Logger, hook func
 	})
 }
 
-var _ export.Sink = (*delivery.Target)(nil)
+var _ export.Sink = (*sftp.Target)(nil)
 
 // targetConfig is the delivery configuration of a destination whose secrets are open.
-func targetConfig(c config, d export.Destination) delivery.Config {
-	return delivery.Config{
+func targetConfig(c config, d store.Destination) sftp.Config {
+	return sftp.Config{
 		Host: d.Target.Host, Port: d.Target.Port, User: d.Target.User, Password: d.Target.Password,
 		PrivateKey: d.Target.PrivateKey, Passphrase: d.Target.Passphrase, HostKey: d.Target.HostKey,
 		Dir: d.Dir(), LegacyCrypto: d.Target.LegacyCrypto, SourceAddr: c.SourceAddr,

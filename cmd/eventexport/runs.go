@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 const runsUsage = `Usage:
@@ -71,12 +71,12 @@ type attemptView struct {
 	Events     *int64     `json:"events"`
 }
 
-func viewRun(r export.Run, attempts []export.Attempt) runView {
+func viewRun(r store.Run, attempts []store.Attempt) runView {
 	v := runView{ID: r.ID, DestinationID: r.DestinationID, EventType: r.EventType, Day: r.Day.String(),
 		Kind: string(r.Kind), Status: string(r.Status), Attempts: []attemptView{}, FileName: r.FileName,
 		RemotePath: r.RemotePath, Events: r.Events, Bytes: r.Bytes, CreatedAt: r.CreatedAt,
 		DeliveredAt: r.DeliveredAt, LastError: r.LastError, lastErrorClass: r.LastErrorClass}
-	if r.Status == export.StatusPending || r.Status == export.StatusRunning {
+	if r.Status == store.StatusPending || r.Status == store.StatusRunning {
 		v.NextAttemptAt = r.NextAttemptAt
 	}
 	for _, a := range attempts {
@@ -95,9 +95,9 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	f := export.RunFilter{Status: export.RunStatus(strings.TrimSpace(*status)), Limit: *limit}
+	f := store.RunFilter{Status: store.RunStatus(strings.TrimSpace(*status)), Limit: *limit}
 	switch f.Status {
-	case "", export.StatusPending, export.StatusRunning, export.StatusDelivered, export.StatusFailed:
+	case "", store.StatusPending, store.StatusRunning, store.StatusDelivered, store.StatusFailed:
 	default:
 		return badUsagef("--status %q: want pending, running, delivered or failed", *status)
 	}
@@ -105,23 +105,23 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return badUsagef("--limit must not be negative")
 	}
 	if *destID != "" {
-		id, err := export.ParseUUID("--destination", *destID)
+		id, err := store.ParseUUID("--destination", *destID)
 		if err != nil {
 			return badUsage(err)
 		}
 		f.DestinationID = id
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	if f.DestinationID != "" {
-		if _, err := loadDestination(ctx, store, f.DestinationID); err != nil {
+		if _, err := loadDestination(ctx, st, f.DestinationID); err != nil {
 			return err
 		}
 	}
-	runs, err := store.Runs(ctx, f)
+	runs, err := st.Runs(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	for i, r := range runs {
 		ids[i] = r.ID
 	}
-	attempts, err := store.AttemptsOf(ctx, ids)
+	attempts, err := st.AttemptsOf(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -160,19 +160,19 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if _, err := uuid.Parse(id); err != nil {
 		return badUsagef("no run with id %q", fs.Arg(0))
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	r, err := store.Run(ctx, id)
-	if errors.Is(err, export.ErrNotFound) {
+	r, err := st.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return badUsagef("no run with id %q", id)
 	}
 	if err != nil {
 		return err
 	}
-	attempts, err := store.Attempts(ctx, r.ID)
+	attempts, err := st.Attempts(ctx, r.ID)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // serveConfig is the configuration of the nightly service, read from the environment on top
@@ -147,28 +148,28 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if _, err := migrate(ctx, sc.DatabaseURL); err != nil {
 		return err
 	}
-	store, closeDB, err := openStore(ctx, sc.config)
+	st, closeDB, err := openStore(ctx, sc.config)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	admin, err := startAdmin(ac, &sc.config, store, logger)
+	admin, err := startAdmin(ac, &sc.config, st, logger)
 	if err != nil {
 		return err
 	}
 	defer admin.Stop()
-	return serve(ctx, sc, store, logger)
+	return serve(ctx, sc, st, logger)
 }
 
 // serve runs the service on store until ctx ends, then stops gracefully: no new claims, the
 // attempts in flight finish within the grace period or are cancelled (and due again), and
 // waiting alerts are sent within what is left of it.
-func serve(ctx context.Context, sc serveConfig, store *export.Store, logger *slog.Logger) error {
-	runner := newRunner(sc.config, store, logger)
+func serve(ctx context.Context, sc serveConfig, st *store.Store, logger *slog.Logger) error {
+	runner := newRunner(sc.config, st, logger)
 	alerter := export.NewAlerter(export.AlerterConfig{Logger: logger})
-	planner := export.NewPlanner(export.PlannerConfig{Store: store, Location: sc.Location, Schedule: sc.PlanSchedule,
+	planner := export.NewPlanner(export.PlannerConfig{Store: st, Location: sc.Location, Schedule: sc.PlanSchedule,
 		CatchUpDays: sc.CatchUpDays, Logger: logger})
-	worker := export.NewWorker(export.WorkerConfig{Store: store, Runner: runner, Retry: sc.Retry, Concurrency: sc.Concurrency,
+	worker := export.NewWorker(export.WorkerConfig{Store: st, Runner: runner, Retry: sc.Retry, Concurrency: sc.Concurrency,
 		Poll: sc.Poll, AttemptTimeout: sc.AttemptTimeout, Lease: sc.AttemptTimeout + sc.LeaseMargin,
 		Replica: runnerReplica(), Logger: logger, Alerter: alerter, AlertURL: sc.AlertWebhook})
 	worker.Start()

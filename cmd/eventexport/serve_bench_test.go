@@ -18,6 +18,8 @@ import (
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/events/eventstest"
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations/pgtest"
 )
 
@@ -76,20 +78,20 @@ func BenchmarkNight(b *testing.B) {
 	}
 	defer pool.Close()
 	key := make([]byte, 32)
-	sealer, err := export.NewSealer(key)
+	sealer, err := store.NewSealer(key)
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := export.NewStore(pool, sealer, nil)
+	st := store.NewStore(pool, sealer, nil)
 
 	night := events.DayBefore(time.Now(), loc)
 	w := night.Window(loc)
 	var evs []events.Event
 	for range nDest {
 		company := uuid.NewString()
-		_, err := store.AddDestination(ctx, export.NewDestination{
-			CompanyID: company, Format: export.FormatJSON, EventTypes: []string{events.CourseComplete.Name}, StartDate: night,
-			Target: export.Target{Host: srv.Host(), Port: srv.Port(), User: "bench", Password: "bench", HostKey: srv.HostKeyPin(), BaseDir: "/night"},
+		_, err := st.AddDestination(ctx, store.NewDestination{
+			CompanyID: company, Format: file.FormatJSON, EventTypes: []string{events.CourseComplete.Name}, StartDate: night,
+			Target: store.Target{Host: srv.Host(), Port: srv.Port(), User: "bench", Password: "bench", HostKey: srv.HostKeyPin(), BaseDir: "/night"},
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -127,8 +129,8 @@ func BenchmarkNight(b *testing.B) {
 		b.StartTimer()
 
 		began := time.Now()
-		planner := export.NewPlanner(export.PlannerConfig{Store: store, Location: loc, CatchUpDays: 1, Logger: logger})
-		worker := export.NewWorker(export.WorkerConfig{Store: store, Runner: newRunner(c, store, logger),
+		planner := export.NewPlanner(export.PlannerConfig{Store: st, Location: loc, CatchUpDays: 1, Logger: logger})
+		worker := export.NewWorker(export.WorkerConfig{Store: st, Runner: newRunner(c, st, logger),
 			Retry: export.DefaultRetryPolicy(), Concurrency: concurrency, Poll: 100 * time.Millisecond,
 			AttemptTimeout: c.AttemptTimeout, Replica: "bench", Logger: logger})
 		plan, err := planner.Plan(ctx)

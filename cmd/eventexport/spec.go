@@ -6,9 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/events"
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // invalidField is bad input in one field of a request: a command-line flag or a JSON field.
@@ -62,15 +63,15 @@ type targetSpec struct {
 }
 
 // build validates the spec into a target, secrets in the clear.
-func (s targetSpec) build() (export.Target, error) {
-	t := export.Target{Name: strings.TrimSpace(s.Name), Host: strings.TrimSpace(s.Host), Port: s.Port,
+func (s targetSpec) build() (store.Target, error) {
+	t := store.Target{Name: strings.TrimSpace(s.Name), Host: strings.TrimSpace(s.Host), Port: s.Port,
 		User: s.User, Password: s.Password, BaseDir: s.BaseDir, HostKey: strings.TrimSpace(s.HostKey),
 		LegacyCrypto: s.LegacyCrypto, PrivateKey: []byte(s.PrivateKey), Passphrase: []byte(s.Passphrase)}
 	if s.URL != "" {
 		if t.Host != "" || t.User != "" || t.Port != 0 || t.BaseDir != "" {
 			return t, invalid("url", "give either a URL or host, port, user and base directory, not both")
 		}
-		u, err := delivery.ParseURL(s.URL)
+		u, err := sftp.ParseURL(s.URL)
 		if err != nil {
 			return t, &invalidField{Field: "url", Err: err}
 		}
@@ -95,7 +96,7 @@ func (s targetSpec) build() (export.Target, error) {
 		return t, invalid("user", "is required: the URL or the request names no user")
 	}
 	if len(t.PrivateKey) > 0 {
-		if err := delivery.ValidatePrivateKey(t.PrivateKey, t.Passphrase); err != nil {
+		if err := sftp.ValidatePrivateKey(t.PrivateKey, t.Passphrase); err != nil {
 			return t, &invalidField{Field: "private_key", Err: err}
 		}
 	} else if len(t.Passphrase) > 0 {
@@ -105,7 +106,7 @@ func (s targetSpec) build() (export.Target, error) {
 		return t, invalid("password", "no password and no private key: the server could not be logged in to")
 	}
 	if t.HostKey != "" {
-		if err := delivery.ValidateHostKeyPin(t.HostKey); err != nil {
+		if err := sftp.ValidateHostKeyPin(t.HostKey); err != nil {
 			return t, &invalidField{Field: "host_key", Err: err}
 		}
 	}
@@ -113,9 +114,9 @@ func (s targetSpec) build() (export.Target, error) {
 }
 
 // buildShared validates the spec into a shared target, which needs a name.
-func (s targetSpec) buildShared() (export.Target, error) {
+func (s targetSpec) buildShared() (store.Target, error) {
 	if strings.TrimSpace(s.Name) == "" {
-		return export.Target{}, invalid("name", "is required: destinations refer to targets by id, people by name")
+		return store.Target{}, invalid("name", "is required: destinations refer to targets by id, people by name")
 	}
 	return s.build()
 }
@@ -137,8 +138,8 @@ type targetPatch struct {
 }
 
 // update validates the patch into a TargetUpdate of t.
-func (p targetPatch) update(t export.Target) (export.TargetUpdate, error) {
-	var u export.TargetUpdate
+func (p targetPatch) update(t store.Target) (store.TargetUpdate, error) {
+	var u store.TargetUpdate
 	if p == (targetPatch{}) {
 		return u, invalid("name", "nothing to update: give at least one field")
 	}
@@ -146,7 +147,7 @@ func (p targetPatch) update(t export.Target) (export.TargetUpdate, error) {
 		if p.Host != nil || p.Port != nil || p.User != nil || p.BaseDir != nil {
 			return u, invalid("url", "give either a URL or host, port, user and base directory, not both")
 		}
-		parsed, err := delivery.ParseURL(*p.URL)
+		parsed, err := sftp.ParseURL(*p.URL)
 		if err != nil {
 			return u, &invalidField{Field: "url", Err: err}
 		}
@@ -197,7 +198,7 @@ func (p targetPatch) update(t export.Target) (export.TargetUpdate, error) {
 			pass = []byte(*p.Passphrase)
 		}
 		if len(key) > 0 {
-			if err := delivery.ValidatePrivateKey(key, pass); err != nil {
+			if err := sftp.ValidatePrivateKey(key, pass); err != nil {
 				return u, &invalidField{Field: "private_key", Err: err}
 			}
 		} else if len(pass) > 0 {
@@ -210,7 +211,7 @@ func (p targetPatch) update(t export.Target) (export.TargetUpdate, error) {
 	if p.HostKey != nil {
 		pin := strings.TrimSpace(*p.HostKey)
 		if pin != "" {
-			if err := delivery.ValidateHostKeyPin(pin); err != nil {
+			if err := sftp.ValidateHostKeyPin(pin); err != nil {
 				return u, &invalidField{Field: "host_key", Err: err}
 			}
 		}
@@ -247,20 +248,20 @@ type destinationSpec struct {
 }
 
 // build validates the spec into a new destination; today is the default start date.
-func (s destinationSpec) build(loc *time.Location, now time.Time) (export.NewDestination, error) {
-	nd := export.NewDestination{Name: strings.TrimSpace(s.Name), AlertURL: strings.TrimSpace(s.AlertURL),
+func (s destinationSpec) build(loc *time.Location, now time.Time) (store.NewDestination, error) {
+	nd := store.NewDestination{Name: strings.TrimSpace(s.Name), AlertURL: strings.TrimSpace(s.AlertURL),
 		Path: strings.TrimSpace(s.Path)}
 	var err error
 	if s.CompanyID == "" {
 		return nd, invalid("company_id", "is required")
 	}
-	if nd.CompanyID, err = export.ParseUUID("company", s.CompanyID); err != nil {
+	if nd.CompanyID, err = store.ParseUUID("company", s.CompanyID); err != nil {
 		return nd, &invalidField{Field: "company_id", Err: err}
 	}
 	if s.Format == "" {
 		return nd, invalid("format", "is required: json or csv")
 	}
-	if nd.Format, err = export.ParseFormat(s.Format); err != nil {
+	if nd.Format, err = file.ParseFormat(s.Format); err != nil {
 		return nd, &invalidField{Field: "format", Err: err}
 	}
 	names := s.EventTypes
@@ -288,7 +289,7 @@ func (s destinationSpec) build(loc *time.Location, now time.Time) (export.NewDes
 		if s.URL != "" || s.Host != "" || s.Password != "" || s.PrivateKey != "" || s.HostKey != "" {
 			return nd, invalid("target_id", "a destination on a shared target takes its server, credentials and host key from the target: give either a target or a URL")
 		}
-		if nd.TargetID, err = export.ParseUUID("target", s.TargetID); err != nil {
+		if nd.TargetID, err = store.ParseUUID("target", s.TargetID); err != nil {
 			return nd, &invalidField{Field: "target_id", Err: err}
 		}
 		return nd, nil

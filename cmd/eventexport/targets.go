@@ -9,7 +9,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 const targetsUsage = `Usage:
@@ -99,12 +99,12 @@ func targetsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err := needSealer(c, t.HasSecrets()); err != nil {
 		return err
 	}
-	store, closeDB, err := openStore(ctx, c)
+	st, closeDB, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	t, err = store.AddTarget(ctx, t)
+	t, err = st.AddTarget(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -127,8 +127,8 @@ type targetView struct {
 	LegacyCrypto  bool   `json:"legacy_crypto"`
 }
 
-func viewTarget(t export.Target) targetView {
-	return targetView{ID: t.ID, Name: t.Name, URL: redactedURL(export.Destination{Target: t}), Host: t.Host,
+func viewTarget(t store.Target) targetView {
+	return targetView{ID: t.ID, Name: t.Name, URL: redactedURL(store.Destination{Target: t}), Host: t.Host,
 		Port: t.Port, User: t.User, BaseDir: t.BaseDir, HostKey: t.HostKey, HasPassword: t.HasPassword,
 		HasPrivateKey: t.HasKey, LegacyCrypto: t.LegacyCrypto}
 }
@@ -139,12 +139,12 @@ func targetsList(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	ts, err := store.Targets(ctx)
+	ts, err := st.Targets(ctx)
 	if err != nil {
 		return err
 	}
@@ -168,13 +168,13 @@ func targetsShow(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	t, err := store.Target(ctx, fs.Arg(0))
-	if errors.Is(err, export.ErrNotFound) {
+	t, err := st.Target(ctx, fs.Arg(0))
+	if errors.Is(err, store.ErrNotFound) {
 		return badUsagef("no target with id %q", fs.Arg(0))
 	}
 	if err != nil {
@@ -231,13 +231,13 @@ func targetsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if p == (targetPatch{}) {
 		return badUsagef("nothing to update: give at least one flag")
 	}
-	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	c, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	t, err := store.Target(ctx, fs.Arg(0))
-	if errors.Is(err, export.ErrNotFound) {
+	t, err := st.Target(ctx, fs.Arg(0))
+	if errors.Is(err, store.ErrNotFound) {
 		return badUsagef("no target with id %q", fs.Arg(0))
 	}
 	if err != nil {
@@ -250,8 +250,8 @@ func targetsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err := needSealer(c, u.HasSecrets()); err != nil {
 		return err
 	}
-	t, err = store.UpdateTarget(ctx, t.ID, u)
-	if errors.Is(err, export.ErrNotFound) {
+	t, err = st.UpdateTarget(ctx, t.ID, u)
+	if errors.Is(err, store.ErrNotFound) {
 		return badUsagef("no target with id %q", fs.Arg(0))
 	}
 	if err != nil {
@@ -266,15 +266,15 @@ func targetsRemove(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	_, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	err = store.RemoveTarget(ctx, fs.Arg(0))
-	var inUse *export.TargetInUseError
+	err = st.RemoveTarget(ctx, fs.Arg(0))
+	var inUse *store.TargetInUseError
 	switch {
-	case errors.Is(err, export.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return badUsagef("no target with id %q", fs.Arg(0))
 	case errors.As(err, &inUse):
 		return badUsage(err)

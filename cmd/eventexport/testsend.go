@@ -9,8 +9,9 @@ import (
 	"time"
 
 	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/events"
-	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
 )
 
 // testSendEvents is how many sample events a test file holds.
@@ -24,16 +25,16 @@ func cmdTestSend(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	c, store, closeDB, err := openStoreFromEnv(ctx, getenv)
+	c, st, closeDB, err := openStoreFromEnv(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := loadDestination(ctx, store, fs.Arg(0))
+	d, err := loadDestination(ctx, st, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	res, err := testSend(ctx, store, c, d, *accept, newLogger(stderr))
+	res, err := testSend(ctx, st, c, d, *accept, newLogger(stderr))
 	var ce *configError
 	switch {
 	case errors.Is(err, errHostKeyPinned):
@@ -100,9 +101,9 @@ type testSendFile struct {
 // pinned yet, the key the server presents is pinned once a file was delivered with it. The
 // error is about the request (errHostKeyPinned, a *configError) or recording it; a failed
 // delivery is a file with Delivered false.
-func testSend(ctx context.Context, store *export.Store, c config, d export.Destination, accept bool, logger *slog.Logger) (testSendResult, error) {
+func testSend(ctx context.Context, st *store.Store, c config, d store.Destination, accept bool, logger *slog.Logger) (testSendResult, error) {
 	res := testSendResult{Files: []testSendFile{}}
-	if err := store.OpenSecrets(&d.Target); err != nil {
+	if err := st.OpenSecrets(&d.Target); err != nil {
 		return res, &configError{err}
 	}
 	if accept && d.Target.HostKey != "" {
@@ -113,16 +114,16 @@ func testSend(ctx context.Context, store *export.Store, c config, d export.Desti
 		return res, &configError{err}
 	}
 
-	var target *delivery.Target
-	runner := newRunnerWith(c, store, logger, func(cfg *delivery.Config) func(*delivery.Target) {
+	var target *sftp.Target
+	runner := newRunnerWith(c, st, logger, func(cfg *sftp.Config) func(*sftp.Target) {
 		cfg.AcceptUnknownHostKey = accept && cfg.HostKey == ""
-		return func(t *delivery.Target) { target = t }
+		return func(t *sftp.Target) { target = t }
 	})
 	now := time.Now()
 	day := events.DayBefore(now, c.Location)
 	res.Delivered = true
 	for _, t := range types {
-		r, err := store.CreateRun(ctx, export.NewRun{Destination: d, Type: t, Day: day, Kind: export.KindTest,
+		r, err := st.CreateRun(ctx, store.NewRun{Destination: d, Type: t, Day: day, Kind: store.KindTest,
 			Location: c.Location, Now: now})
 		if err != nil {
 			return res, err
@@ -147,7 +148,7 @@ func testSend(ctx context.Context, store *export.Store, c config, d export.Desti
 		if out.Err == nil && accept && d.Target.HostKey == "" && target != nil {
 			fp, line := target.PresentedHostKey()
 			if line != "" {
-				if err := store.PinHostKey(ctx, d.Target.ID, line); err != nil {
+				if err := st.PinHostKey(ctx, d.Target.ID, line); err != nil {
 					return res, err
 				}
 				d.Target.HostKey = line

@@ -27,11 +27,11 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/pkg/sftp"
+	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 )
 
 // Host key types for Options.HostKeyTypes.
@@ -348,8 +348,8 @@ func (s *Server) URL(dir string) string {
 
 // Config returns a delivery configuration for this server, logging in with
 // the password and pinning the primary host key, writing to dir.
-func (s *Server) Config(dir string) delivery.Config {
-	return delivery.Config{
+func (s *Server) Config(dir string) sftp.Config {
+	return sftp.Config{
 		Host:     s.Host(),
 		Port:     s.Port(),
 		User:     s.opts.User,
@@ -499,7 +499,7 @@ func (s *Server) serveSession(cs *connState, ch ssh.Channel, reqs <-chan *ssh.Re
 				rwc = &versionFilter{ReadWriteCloser: ch, drop: "posix-rename@openssh.com"}
 			}
 			h := &handler{s: s, cs: cs}
-			rs := sftp.NewRequestServer(rwc, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
+			rs := pkgsftp.NewRequestServer(rwc, pkgsftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 			if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
 				s.logf("sftptest: sftp session: %v", err)
 			}

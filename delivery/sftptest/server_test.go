@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pkg/sftp"
+	pkgsftp "github.com/pkg/sftp"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/delivery/sftptest"
 )
 
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 // dial logs in with the server's password and opens an SFTP client.
-func dial(t *testing.T, s *sftptest.Server) *sftp.Client {
+func dial(t *testing.T, s *sftptest.Server) *pkgsftp.Client {
 	t.Helper()
 	cb, err := knownhosts.New(writeFile(t, "known_hosts", s.KnownHostsLine()+"\n"))
 	if err != nil {
@@ -33,7 +33,7 @@ func dial(t *testing.T, s *sftptest.Server) *sftp.Client {
 	if err != nil {
 		t.Fatalf("ssh dial: %v", err)
 	}
-	c, err := sftp.NewClient(conn)
+	c, err := pkgsftp.NewClient(conn)
 	if err != nil {
 		t.Fatalf("sftp: %v", err)
 	}
@@ -125,14 +125,14 @@ func TestURL(t *testing.T) {
 	if want := "sftp://a%40b:p%3Aw%2Fd%20%7E@" + s.Addr() + "/in%20box"; u != want {
 		t.Errorf("URL = %q, want %q", u, want)
 	}
-	cfg, err := delivery.ParseURL(u)
+	cfg, err := sftp.ParseURL(u)
 	if err != nil || cfg.User != "a@b" || cfg.Password != "p:w/d ~" || cfg.Dir != "/in box" || cfg.Port != s.Port() {
 		t.Errorf("ParseURL(URL) = %+v, %v", cfg, err)
 	}
 	if !strings.HasPrefix(s.HostKeyPin(), "SHA256:") {
 		t.Errorf("HostKeyPin = %q", s.HostKeyPin())
 	}
-	if err := delivery.ValidateHostKeyPin(s.KnownHostsLine()); err != nil {
+	if err := sftp.ValidateHostKeyPin(s.KnownHostsLine()); err != nil {
 		t.Errorf("KnownHostsLine %q: %v", s.KnownHostsLine(), err)
 	}
 }

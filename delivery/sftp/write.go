@@ -1,0 +1,226 @@
+package sftp
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/pkg/sftp"
+)
+
+// Striping. One SSH channel carries at most the server's flow-control
+// window per round trip: OpenSSH and golang.org/x/crypto/ssh both grant
+// 2 MiB, which caps a channel at about 40 MB/s over a 50 ms round trip, and
+// less once connection setup is counted. Files larger than a few segments
+// are therefore written over several SFTP sessions (channels) of the same
+// connection at once, each writing whole segments at their offsets with
+// pipelined requests.
+const (
+	segmentSize = 1 << 20
+	// maxSessions is the number of SFTP sessions a large upload uses.
+	maxSessions = 4
+	// stripeAfter is how much data must come before extra sessions are
+	// opened, so that small files cost no extra round trips.
+	stripeAfter = 2 * segmentSize
+)
+
+func clientOptions() []sftp.ClientOption {
+	return []sftp.ClientOption{
+		sftp.MaxPacketChecked(writePacket),
+		sftp.UseConcurrentWrites(true),
+		sftp.MaxConcurrentRequestsPerFile(concurrentWrites),
+	}
+}
+
+// segmentPool recycles segment buffers between uploads.
+var segmentPool = sync.Pool{New: func() any {
+	b := make([]byte, segmentSize)
+	return &b
+}}
+
+type segment struct {
+	off  int64
+	data []byte // the filled part of buf
+	buf  []byte
+}
+
+// stripedWriter writes one file: the producer (write) reads segments from
+// the source in order and hands them to workers, one per SFTP session, that
+// write each with ReadFromWithConcurrency at its offset.
+type stripedWriter struct {
+	s   *session
+	tmp string
+
+	segs   chan segment
+	free   chan []byte
+	nbuf   int
+	failed chan struct{} // closed on the first write error
+
+	mu       sync.Mutex
+	err      error        // the first write error
+	done     bool         // no more workers may start
+	extra    []*sftp.File // files opened by extra sessions
+	failOnce sync.Once
+	workers  sync.WaitGroup
+}
+
+// write copies src into f (the temporary file tmp, opened write-only in
+// s.sftp) and closes f. It returns the first error writing or closing.
+func (a *attempt) write(s *session, f *sftp.File, tmp string, src io.Reader) error {
+	w := &stripedWriter{
+		s:      s,
+		tmp:    tmp,
+		segs:   make(chan segment),
+		free:   make(chan []byte, maxSessions+1),
+		failed: make(chan struct{}),
+	}
+	w.workers.Add(1)
+	go w.worker(f)
+
+	var off int64
+	striped := false
+produce:
+	for {
+		buf := w.buffer()
+		if buf == nil {
+			break // a write failed
+		}
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			select {
+			case w.segs <- segment{off: off, data: buf[:n], buf: buf}:
+			case <-w.failed:
+				break produce
+			}
+			off += int64(n)
+		} else {
+			w.free <- buf
+		}
+		if err != nil {
+			break // io.EOF, io.ErrUnexpectedEOF at the end, or src failed
+		}
+		if !striped && off >= stripeAfter {
+			striped = true
+			for i := 1; i < maxSessions; i++ {
+				s.openers.Add(1)
+				go w.openExtra()
+			}
+		}
+	}
+	w.mu.Lock()
+	w.done = true
+	extra := w.extra
+	w.mu.Unlock()
+	close(w.segs)
+	w.workers.Wait()
+	for len(w.free) > 0 {
+		b := <-w.free
+		segmentPool.Put(&b)
+	}
+
+	// Close every handle, in parallel: servers may report write errors
+	// only now, and some cannot rename a file still open.
+	errs := make([]error, len(extra)+1)
+	var wg sync.WaitGroup
+	for i, ef := range extra {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = ef.Close()
+		}()
+	}
+	errs[0] = f.Close()
+	wg.Wait()
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buffer returns a free segment buffer, allocating up to maxSessions+1 of
+// them, or nil once a write failed.
+func (w *stripedWriter) buffer() []byte {
+	select {
+	case b := <-w.free:
+		return b
+	default:
+	}
+	if w.nbuf < cap(w.free) {
+		w.nbuf++
+		return *segmentPool.Get().(*[]byte)
+	}
+	select {
+	case b := <-w.free:
+		return b
+	case <-w.failed:
+		return nil
+	}
+}
+
+func (w *stripedWriter) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+	w.failOnce.Do(func() { close(w.failed) })
+}
+
+// worker writes segments through f until there are no more.
+func (w *stripedWriter) worker(f *sftp.File) {
+	defer w.workers.Done()
+	for seg := range w.segs {
+		select {
+		case <-w.failed:
+			w.free <- seg.buf
+			continue
+		default:
+		}
+		_, err := f.Seek(seg.off, io.SeekStart)
+		if err == nil {
+			_, err = f.ReadFromWithConcurrency(bytes.NewReader(seg.data), concurrentWrites)
+		}
+		w.free <- seg.buf
+		if err != nil {
+			w.fail(err)
+		}
+	}
+}
+
+// openExtra opens another SFTP session on the connection and, if the
+// upload is still going, adds a worker writing through it. Servers that
+// refuse more sessions simply get fewer.
+func (w *stripedWriter) openExtra() {
+	defer w.s.openers.Done()
+	c, err := sftp.NewClient(w.s.ssh, clientOptions()...)
+	if err != nil {
+		return
+	}
+	w.s.addClient(c)
+	f, err := c.OpenFile(w.tmp, os.O_WRONLY)
+	if err != nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		w.s.openers.Add(1)
+		go func() {
+			defer w.s.openers.Done()
+			f.Close()
+		}()
+		return
+	}
+	w.extra = append(w.extra, f)
+	w.workers.Add(1)
+	go w.worker(f)
+}
