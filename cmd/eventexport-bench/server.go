@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/eventexport/eventexport/delivery/sftptest"
+	"github.com/eventexport/eventexport/delivery/sftpserver"
 )
 
 // benchServer is the SFTP server a benchmark delivers to, and how to log in to it.
@@ -34,7 +34,7 @@ func startServer(kind string) (*benchServer, error) {
 		if err != nil {
 			return nil, err
 		}
-		srv, err := sftptest.Start(sftptest.Options{User: "bench", Password: "bench", Root: root})
+		srv, err := sftpserver.Start(sftpserver.Options{User: "bench", Password: "bench", Root: root})
 		if err != nil {
 			os.RemoveAll(root)
 			return nil, err
@@ -61,7 +61,7 @@ func startServer(kind string) (*benchServer, error) {
 		}
 		keyFile.Write(pem.EncodeToMemory(block))
 		keyFile.Close()
-		srv, err := sftptest.StartSSHD(sftptest.SSHDOptions{AuthorizedKeys: []ssh.PublicKey{sshPub}})
+		srv, err := sftpserver.StartSSHD(sftpserver.SSHDOptions{AuthorizedKeys: []ssh.PublicKey{sshPub}})
 		if err != nil {
 			os.Remove(keyFile.Name())
 			return nil, err

@@ -15,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/eventexport/eventexport/delivery/sftp"
-	"github.com/eventexport/eventexport/delivery/sftptest"
+	"github.com/eventexport/eventexport/delivery/sftpserver"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
 	"github.com/eventexport/eventexport/export/store"
@@ -64,7 +64,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
-	srv, err := sftptest.Start(sftptest.Options{User: "demo", Password: "s3cret:p@ss/word", Root: root})
+	srv, err := sftpserver.Start(sftpserver.Options{User: "demo", Password: "s3cret:p@ss/word", Root: root})
 	if err != nil {
 		return fmt.Errorf("start the demo SFTP server: %w", err)
 	}

@@ -1,13 +1,19 @@
-// Package sftptest runs an in-process SSH and SFTP server on loopback, for
-// tests and for demonstrations.
+// Package sftpserver runs SFTP servers on loopback for the demo, benchmarks
+// and tests: an in-process SSH and SFTP server (Start), OpenSSH's sshd with a
+// configuration of its own (StartSSHD), and a proxy adding latency
+// (StartProxy).
 //
-// The server serves a local directory as its root (a remote path
+// It does not import package testing, so the production binary may link it
+// (eventexport demo). Tests start these servers through delivery/sftptest,
+// which ties their life to the test.
+//
+// The in-process server serves a local directory as its root (a remote path
 // "/upload/x.json" is <Root>/upload/x.json, and nothing outside Root can be
 // reached), accepts a password, public keys or keyboard-interactive logins,
 // presents one or more generated host keys, and can misbehave on purpose:
 // never answer, stall, drop the connection, refuse operations, or lack
 // extensions that real servers lack.
-package sftptest
+package sftpserver
 
 import (
 	"bytes"
@@ -25,7 +31,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 
 	pkgsftp "github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -162,7 +167,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, closing: make(chan struct{}), conns: map[net.Conn]struct{}{}, writing: map[string]int{}}
 
-	s.config = &ssh.ServerConfig{ServerVersion: "SSH-2.0-sftptest"}
+	s.config = &ssh.ServerConfig{ServerVersion: "SSH-2.0-sftpserver"}
 	if opts.LegacyOnly {
 		s.config.KeyExchanges = []string{ssh.InsecureKeyExchangeDH14SHA1}
 		s.config.Ciphers = []string{ssh.InsecureCipherAES128CBC}
@@ -211,9 +216,9 @@ func Start(opts Options) (*Server, error) {
 	}
 
 	if opts.Root == "" {
-		dir, err := os.MkdirTemp("", "sftptest-")
+		dir, err := os.MkdirTemp("", "sftpserver-")
 		if err != nil {
-			return nil, fmt.Errorf("sftptest: %w", err)
+			return nil, fmt.Errorf("sftpserver: %w", err)
 		}
 		s.root, s.tempRoot = dir, true
 	} else {
@@ -225,26 +230,12 @@ func Start(opts Options) (*Server, error) {
 		if s.tempRoot {
 			os.RemoveAll(s.root)
 		}
-		return nil, fmt.Errorf("sftptest: %w", err)
+		return nil, fmt.Errorf("sftpserver: %w", err)
 	}
 	s.ln = ln
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
-}
-
-// NewServer starts a server for a test and stops it when the test ends.
-func NewServer(tb testing.TB, opts Options) *Server {
-	tb.Helper()
-	if opts.Root == "" {
-		opts.Root = tb.TempDir()
-	}
-	s, err := Start(opts)
-	if err != nil {
-		tb.Fatalf("start sftp test server: %v", err)
-	}
-	tb.Cleanup(s.Close)
-	return s
 }
 
 func generateHostKey(typ string, legacy bool) (ssh.Signer, error) {
@@ -254,7 +245,7 @@ func generateHostKey(typ string, legacy bool) (ssh.Signer, error) {
 	}
 	signer, err := ssh.NewSignerFromKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("sftptest: %w", err)
+		return nil, fmt.Errorf("sftpserver: %w", err)
 	}
 	if legacy && typ == KeyRSA {
 		// Sign with SHA-1 only, like servers from before 2016.
@@ -275,10 +266,10 @@ func newPrivateKey(typ string) (crypto.Signer, error) {
 	case KeyRSA:
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
 	default:
-		return nil, fmt.Errorf("sftptest: unsupported host key type %q", typ)
+		return nil, fmt.Errorf("sftpserver: unsupported host key type %q", typ)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sftptest: generate host key: %w", err)
+		return nil, fmt.Errorf("sftpserver: generate host key: %w", err)
 	}
 	return key, nil
 }
@@ -432,7 +423,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	}
 	sconn, chans, reqs, err := ssh.NewServerConn(nc, s.config)
 	if err != nil {
-		s.logf("sftptest: handshake with %s: %v", nc.RemoteAddr(), err)
+		s.logf("sftpserver: handshake with %s: %v", nc.RemoteAddr(), err)
 		return
 	}
 	defer sconn.Close()
@@ -501,7 +492,7 @@ func (s *Server) serveSession(cs *connState, ch ssh.Channel, reqs <-chan *ssh.Re
 			h := &handler{s: s, cs: cs}
 			rs := pkgsftp.NewRequestServer(rwc, pkgsftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
 			if err := rs.Serve(); err != nil && !errors.Is(err, io.EOF) {
-				s.logf("sftptest: sftp session: %v", err)
+				s.logf("sftpserver: sftp session: %v", err)
 			}
 			rs.Close()
 		}()

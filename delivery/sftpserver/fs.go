@@ -1,4 +1,4 @@
-package sftptest
+package sftpserver
 
 import (
 	"errors"
@@ -282,7 +282,7 @@ func (f *faultyFile) Close() error {
 	return f.File.Close()
 }
 
-var errInjected = errors.New("sftptest: injected write failure")
+var errInjected = errors.New("sftpserver: injected write failure")
 
 func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
 	s, cs := f.h.s, f.h.cs

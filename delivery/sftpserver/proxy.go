@@ -1,10 +1,9 @@
-package sftptest
+package sftpserver
 
 import (
 	"fmt"
 	"net"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -28,23 +27,12 @@ type Proxy struct {
 func StartProxy(target string, delay time.Duration) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("sftptest: %w", err)
+		return nil, fmt.Errorf("sftpserver: %w", err)
 	}
 	p := &Proxy{ln: ln, target: target, delay: delay, closing: make(chan struct{}), conns: map[net.Conn]struct{}{}}
 	p.wg.Add(1)
 	go p.acceptLoop()
 	return p, nil
-}
-
-// NewProxy starts a proxy for a test and stops it when the test ends.
-func NewProxy(tb testing.TB, target string, delay time.Duration) *Proxy {
-	tb.Helper()
-	p, err := StartProxy(target, delay)
-	if err != nil {
-		tb.Fatalf("start proxy: %v", err)
-	}
-	tb.Cleanup(p.Close)
-	return p
 }
 
 // Addr is the proxy's address, 127.0.0.1:port.

@@ -1,4 +1,4 @@
-package sftptest_test
+package sftpserver_test
 
 import (
 	"errors"
@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/eventexport/eventexport/delivery/sftp"
-	"github.com/eventexport/eventexport/delivery/sftptest"
+	"github.com/eventexport/eventexport/delivery/sftpserver"
 )
 
 func TestMain(m *testing.M) {
@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 }
 
 // dial logs in with the server's password and opens an SFTP client.
-func dial(t *testing.T, s *sftptest.Server) *pkgsftp.Client {
+func dial(t *testing.T, s *sftpserver.Server) *pkgsftp.Client {
 	t.Helper()
 	cb, err := knownhosts.New(writeFile(t, "known_hosts", s.KnownHostsLine()+"\n"))
 	if err != nil {
@@ -44,6 +44,21 @@ func dial(t *testing.T, s *sftptest.Server) *pkgsftp.Client {
 	return c
 }
 
+// newServer starts a server serving a directory of the test, stopped when the test ends
+// (what delivery/sftptest.NewServer does for the other packages' tests).
+func newServer(t *testing.T, opts sftpserver.Options) *sftpserver.Server {
+	t.Helper()
+	if opts.Root == "" {
+		opts.Root = t.TempDir()
+	}
+	s, err := sftpserver.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 func writeFile(t *testing.T, name, content string) string {
 	p := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -53,7 +68,7 @@ func writeFile(t *testing.T, name, content string) string {
 }
 
 func TestServesRootOnly(t *testing.T) {
-	s := sftptest.NewServer(t, sftptest.Options{})
+	s := newServer(t, sftpserver.Options{})
 	c := dial(t, s)
 	f, err := c.Create("/../../escape.txt")
 	if err != nil {
@@ -73,7 +88,7 @@ func TestServesRootOnly(t *testing.T) {
 }
 
 func TestQuirks(t *testing.T) {
-	s := sftptest.NewServer(t, sftptest.Options{NoPosixRename: true, RefuseSetstat: true})
+	s := newServer(t, sftpserver.Options{NoPosixRename: true, RefuseSetstat: true})
 	c := dial(t, s)
 	if _, ok := c.HasExtension("posix-rename@openssh.com"); ok {
 		t.Errorf("posix-rename@openssh.com advertised with NoPosixRename")
@@ -100,7 +115,7 @@ func TestQuirks(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
-	s := sftptest.NewServer(t, sftptest.Options{ReadOnlyDirs: []string{"/locked"}})
+	s := newServer(t, sftpserver.Options{ReadOnlyDirs: []string{"/locked"}})
 	os.Mkdir(filepath.Join(s.Root(), "locked"), 0o755)
 	c := dial(t, s)
 	if _, err := c.Create("/locked/x"); !errors.Is(err, os.ErrPermission) {
@@ -120,7 +135,7 @@ func TestReadOnly(t *testing.T) {
 }
 
 func TestURL(t *testing.T) {
-	s := sftptest.NewServer(t, sftptest.Options{User: "a@b", Password: "p:w/d ~"})
+	s := newServer(t, sftpserver.Options{User: "a@b", Password: "p:w/d ~"})
 	u := s.URL("in box")
 	if want := "sftp://a%40b:p%3Aw%2Fd%20%7E@" + s.Addr() + "/in%20box"; u != want {
 		t.Errorf("URL = %q, want %q", u, want)
@@ -138,7 +153,7 @@ func TestURL(t *testing.T) {
 }
 
 func TestStartAndClose(t *testing.T) {
-	s, err := sftptest.Start(sftptest.Options{HostKeyTypes: []string{sftptest.KeyECDSA, sftptest.KeyED25519}})
+	s, err := sftpserver.Start(sftpserver.Options{HostKeyTypes: []string{sftpserver.KeyECDSA, sftpserver.KeyED25519}})
 	if err != nil {
 		t.Fatal(err)
 	}
