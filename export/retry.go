@@ -3,6 +3,8 @@ package export
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 )
 
 // RetryPolicy is when a failed run is tried again (seed 001): after the first attempt come
@@ -58,17 +60,37 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 
 // Interval returns the wait before retry n (1 for the first retry) without jitter:
 // Initial×2^(n−1), capped at Max.
+//
+// backoff.ExponentialBackOff computes it, as a pure function of n: a fresh one, its n-th
+// NextBackOff. Its MaxElapsedTime is 0, which means it never returns Stop: how long a run keeps
+// trying is bounded by Retries, and the schedule is kept in PostgreSQL across restarts, not in
+// this process's memory. Its clock is a stopped one, read by NextBackOff only to compare with
+// MaxElapsedTime, so the result does not depend on when or how often it is called. Its
+// randomization factor is 0: Delay adds the jitter, drawn from Rand, since the library draws
+// from math/rand's global source, which a caller cannot replace.
 func (p RetryPolicy) Interval(n int) time.Duration {
 	p = p.withDefaults()
-	d := p.Initial
-	for i := 1; i < n; i++ {
-		if d >= p.Max/2 {
-			return p.Max
-		}
-		d *= 2
+	b := backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(p.Initial),
+		backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(p.Max),
+		backoff.WithRandomizationFactor(0),
+		backoff.WithMaxElapsedTime(0),
+		backoff.WithClockProvider(stoppedClock{}),
+	)
+	d := b.NextBackOff()
+	// Once at MaxInterval the library stays there, so the loop stops early: at most
+	// log2(Max/Initial)+1 steps, however large n is.
+	for i := 1; i < n && d < p.Max; i++ {
+		d = b.NextBackOff()
 	}
-	return min(d, p.Max)
+	return d
 }
+
+// stoppedClock is the clock of the backoff in Interval: always the zero time.
+type stoppedClock struct{}
+
+func (stoppedClock) Now() time.Time { return time.Time{} }
 
 // Delay returns the wait before retry n with jitter: Interval(n) moved by a uniformly drawn
 // amount of at most ±Jitter×Interval(n).
