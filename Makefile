@@ -4,7 +4,7 @@ PKGS := ./...
 
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: help build test vet lint fmt-check bench bench-smoke bench-run demo
+.PHONY: help build test vet lint fmt-check tidy-check bench bench-smoke bench-run demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -12,7 +12,7 @@ help: ## list the targets
 build: ## build bin/eventexport
 	$(GO) build -o bin/eventexport ./cmd/eventexport
 
-test: fmt-check vet lint ## check formatting, vet, lint, and run every test with the race detector
+test: fmt-check tidy-check vet lint ## check formatting, go.mod, vet, lint, and run every test with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 vet: ## go vet
@@ -24,6 +24,9 @@ lint: ## staticcheck, installed from the module proxy at a pinned version
 
 fmt-check: ## fail when a file is not gofmt-formatted
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tidy-check: ## fail when go.mod or go.sum is not what `go mod tidy` makes of them
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy (the diff above is what is missing or stale): run go mod tidy and commit the result"; exit 1; }
 
 bench: ## run the Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
