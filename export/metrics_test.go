@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
 	"github.com/eventexport/eventexport/export/store"
@@ -116,8 +117,7 @@ func TestMetricsFollowDeliveries(t *testing.T) {
 
 	var sinkErr error
 	runner := NewRunner(RunnerConfig{Store: st, Observe: m.ObserveAttempt,
-		Connect:  func(context.Context, store.Destination) (Sink, error) { return metricsSink{err: sinkErr}, nil },
-		Classify: func(error) (string, bool) { return "refused", false }})
+		Connect: func(context.Context, store.Destination) (Sink, error) { return metricsSink{err: sinkErr}, nil }})
 	src := func(ctx context.Context, fn func([]byte) error) (int64, error) {
 		for _, p := range []string{`{"id":"a"}`, `{"id":"b"}`} {
 			if err := fn([]byte(p)); err != nil {
@@ -142,7 +142,7 @@ func TestMetricsFollowDeliveries(t *testing.T) {
 		t.Errorf("last delivery age is %vs just after a delivery, want about 0", age)
 	}
 
-	sinkErr = errors.New("connection refused")
+	sinkErr = &delivery.Error{Class: delivery.ClassRefused, Stage: delivery.StageTCPConnect, Err: errors.New("connection refused")}
 	out, err = runner.Attempt(ctx, d, bad, src, nil)
 	if err != nil || out.Delivered() {
 		t.Fatalf("attempt to a failing sink: delivered %t, %v", out.Delivered(), err)

@@ -122,8 +122,9 @@ func (p *Planner) DueDays(now time.Time) ([]events.Day, time.Time) {
 	return days, next
 }
 
-// Plan creates the missing scheduled runs of the due days, in one statement whatever the
-// number of destinations. Each run's file name is fixed here, and it is due at once.
+// Plan creates the missing scheduled runs of the due days, in two statements whatever the
+// number of destinations (one finds what is missing, one inserts it). Each run's file name is
+// fixed here, by the same builder as every other run's, and it is due at once.
 func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 	now := p.cfg.Now()
 	days, next := p.DueDays(now)

@@ -4,21 +4,18 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
 	"github.com/eventexport/eventexport/export/store"
 )
 
-// Sink receives a run's file. It writes r to the remote name atomically — nothing appears under
-// name unless all of r arrived — and returns the remote path. A read error from r aborts it.
-type Sink interface {
-	Put(ctx context.Context, name string, r io.Reader) (remotePath string, err error)
-}
+// Sink receives a run's file: a delivery.Sink.
+type Sink = delivery.Sink
 
 // Source calls fn with each payload of a file, in order, and returns how many there were.
 type Source func(ctx context.Context, fn func(payload []byte) error) (int64, error)
@@ -27,13 +24,14 @@ type Source func(ctx context.Context, fn func(payload []byte) error) (int64, err
 type RunnerConfig struct {
 	Store    *store.Store
 	Location *time.Location // the instance zone
-	// Connect returns the sink for a destination whose secrets are open.
+	// Options are the service's delivery settings: source address and time limits.
+	Options delivery.Options
+	// Connect returns the sink for a destination; nil opens the destination's secrets and its
+	// target's transport, found by kind in the delivery registry.
 	Connect func(ctx context.Context, d store.Destination) (Sink, error)
-	// Classify names the class of a delivery error and whether retrying can help.
-	Classify func(err error) (class string, permanent bool)
-	Now      func() time.Time
-	Logger   *slog.Logger
-	Replica  string // recorded on each attempt
+	Now     func() time.Time
+	Logger  *slog.Logger
+	Replica string // recorded on each attempt
 	// Observe, when set, is told of every recorded attempt (for metrics): the run as it was
 	// before the attempt, its outcome and how long it took.
 	Observe func(run store.Run, out Outcome, took time.Duration)
@@ -54,10 +52,49 @@ func NewRunner(cfg RunnerConfig) *Runner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Classify == nil {
-		cfg.Classify = func(error) (string, bool) { return "", false }
+	r := &Runner{cfg: cfg}
+	if r.cfg.Connect == nil {
+		r.cfg.Connect = r.connect
 	}
-	return &Runner{cfg: cfg}
+	return r
+}
+
+// connect opens d's target through the transport of its kind.
+func (r *Runner) connect(_ context.Context, d store.Destination) (Sink, error) {
+	return Open(r.cfg.Store, d, r.cfg.Options)
+}
+
+// Open returns the sink of d's target: its secrets opened and its transport, found by kind.
+func Open(st *store.Store, d store.Destination, o delivery.Options) (Sink, error) {
+	if err := st.OpenSecrets(&d.Target); err != nil {
+		return nil, &delivery.Error{Class: delivery.ClassConfig, Stage: delivery.StageConfig, Err: err,
+			Hint: "The service cannot open the target's stored secrets: check EVENTEXPORT_SECRET_KEY (and EVENTEXPORT_SECRET_KEY_OLD during a rotation)"}
+	}
+	tr, err := delivery.Lookup(d.Target.Kind)
+	if err != nil {
+		return nil, &delivery.Error{Class: delivery.ClassConfig, Stage: delivery.StageConfig, Err: err}
+	}
+	return tr.Open(d.Target.Target, d.Path, o.WithDefaults())
+}
+
+// SourceError is a failure to read the events of a file: the database's side, not the
+// customer's server.
+type SourceError struct{ Err error }
+
+func (e *SourceError) Error() string { return "read events: " + e.Err.Error() }
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// Classify names the class of a failed attempt's error and whether retrying can help.
+func Classify(err error) (class string, permanent bool) {
+	var de *delivery.Error
+	var se *SourceError
+	switch {
+	case errors.As(err, &de):
+		return string(de.Class), de.Permanent()
+	case errors.As(err, &se):
+		return "database", false
+	}
+	return "other", false
 }
 
 // Outcome is the result of one attempt.
@@ -98,7 +135,7 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 	out := r.deliver(ctx, d, run, src)
 	out.Attempt = n
 	if out.Err != nil {
-		out.Class, out.Permanent = r.cfg.Classify(out.Err)
+		out.Class, out.Permanent = Classify(out.Err)
 	}
 
 	end := store.AttemptEnd{Delivered: out.Err == nil, RemotePath: out.RemotePath, Events: out.Events, Bytes: out.Bytes,
@@ -174,8 +211,9 @@ func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run
 				err = enc.Close()
 			}
 		}
-		if err != nil {
-			err = fmt.Errorf("read events: %w", err)
+		var de *delivery.Error
+		if err != nil && !errors.As(err, &de) { // a sink's error, come back through the pipe, stays the sink's
+			err = &SourceError{err}
 		}
 		pw.CloseWithError(err) // nil: the sink reads EOF
 		done <- produced{n, err}

@@ -2,6 +2,7 @@ package export
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -194,6 +195,14 @@ func (w *Worker) attempt(c store.Claim) {
 	defer cancel()
 
 	d, err := w.cfg.Store.Destination(ctx, run.DestinationID)
+	if errors.Is(err, store.ErrNotFound) {
+		// Removed while the run waited or was in flight: nothing can deliver it any more.
+		log.Warn("the run's destination was removed; the run fails")
+		if err := w.cfg.Store.FailRun(ctx, run.ID, store.ReasonRemoved); err != nil {
+			log.Error("record the run's failure", slog.String("error", err.Error()))
+		}
+		return
+	}
 	if err != nil {
 		log.Error("read the run's destination; will try again", slog.String("error", err.Error()))
 		w.release(run.ID, w.cfg.Now().Add(w.cfg.Poll))

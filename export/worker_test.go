@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
 	"github.com/eventexport/eventexport/export/store"
@@ -29,7 +30,7 @@ type dirSink struct {
 	puts atomic.Int32
 }
 
-var errDown = errors.New("connection refused")
+var errDown error = &delivery.Error{Class: delivery.ClassRefused, Stage: delivery.StageTCPConnect, Err: errors.New("connection refused")}
 
 func (s *dirSink) Put(ctx context.Context, name string, r io.Reader) (string, error) {
 	s.puts.Add(1)
@@ -77,13 +78,7 @@ func newWorkerFixture(t *testing.T) *workerFixture {
 
 func (f *workerFixture) worker(alerter *Alerter, alertURL string) *Worker {
 	runner := NewRunner(RunnerConfig{Store: f.store, Location: newYork, Now: f.clock.Now, Replica: "test",
-		Connect: func(context.Context, store.Destination) (Sink, error) { return f.sink, nil },
-		Classify: func(err error) (string, bool) {
-			if errors.Is(err, errDown) {
-				return "refused", false
-			}
-			return "other", false
-		}})
+		Connect: func(context.Context, store.Destination) (Sink, error) { return f.sink, nil }})
 	return NewWorker(WorkerConfig{Store: f.store, Runner: runner, Retry: RetryPolicy{Jitter: -1}, Poll: 10 * time.Millisecond,
 		Replica: "test", Now: f.clock.Now, Alerter: alerter, AlertURL: alertURL})
 }

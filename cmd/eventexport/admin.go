@@ -8,13 +8,15 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/admin"
+	"github.com/eventexport/eventexport/export/support"
 	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations"
 )
@@ -73,32 +75,30 @@ type adminServer struct {
 	done chan struct{}
 }
 
-// startAdmin registers the metrics, hooks them into every runner made with c from now on,
-// and starts listening. A busy default address is logged, and serve runs without the admin
-// server; an address given explicitly must work.
-func startAdmin(ac adminConfig, c *config, st *store.Store, logger *slog.Logger) (*adminServer, error) {
+// newMetrics registers the service's metrics: the Go runtime's and the process's, the
+// delivery attempts (observe them with Metrics.ObserveAttempt) and the queue read from st.
+func newMetrics(st *store.Store, logger *slog.Logger) (*prometheus.Registry, *export.Metrics, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m, err := export.NewMetrics(reg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	reg.MustRegister(export.NewStoreCollector(export.StoreCollectorConfig{Store: st, Logger: logger}))
-	if prev := c.Observe; prev != nil {
-		c.Observe = func(run store.Run, out export.Outcome, took time.Duration) {
-			prev(run, out, took)
-			m.ObserveAttempt(run, out, took)
-		}
-	} else {
-		c.Observe = m.ObserveAttempt
-	}
+	return reg, m, nil
+}
+
+// startAdmin starts listening. A busy default address is logged, and serve runs without the
+// admin server; an address given explicitly must work.
+func startAdmin(ac adminConfig, svc *support.Service, gatherer prometheus.Gatherer, logger *slog.Logger) (*adminServer, error) {
 	a := &adminServer{done: make(chan struct{})}
 	if ac.Addr == "" {
 		logger.Info("admin server off (EVENTEXPORT_ADMIN_ADDR=off): no admin API, health checks or metrics")
 		close(a.done)
 		return a, nil
 	}
-	h := newAdminHandler(apiConfig{Config: *c, Store: st, Token: ac.Token, Logger: logger}, reg)
+	h := admin.NewHandler(admin.Config{Support: svc, Token: ac.Token, Gatherer: gatherer, Logger: logger,
+		Ready: readiness(svc.Store())})
 	ln, err := net.Listen("tcp", ac.Addr)
 	if err != nil {
 		if ac.AddrSet {
@@ -139,33 +139,26 @@ func (a *adminServer) Stop() {
 	<-a.done
 }
 
-// newAdminHandler serves /healthz and /readyz and /metrics without a token, and the /v1
-// API with one.
-func newAdminHandler(cfg apiConfig, gatherer prometheus.Gatherer) http.Handler {
-	a := newAPI(cfg)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONStatus(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		if err := ready(ctx, cfg.Store); err != nil {
-			writeJSONStatus(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
-			return
+// readiness is /readyz's check: the database answers, its schema is current, and the stored
+// secrets can be opened (checked at most once a minute: it reads the secrets table).
+func readiness(st *store.Store) func(context.Context) error {
+	var (
+		mu        sync.Mutex
+		checked   time.Time
+		secretErr error
+	)
+	return func(ctx context.Context) error {
+		if err := ready(ctx, st); err != nil {
+			return err
 		}
-		writeJSONStatus(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
-		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn), ErrorHandling: promhttp.ContinueOnError,
-		Timeout: 30 * time.Second,
-	}))
-	mux.Handle("/v1/", a)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found",
-			Message: fmt.Sprintf("no such endpoint: %s %s (try /healthz, /readyz, /metrics or /v1/openapi.json)", r.Method, r.URL.Path)})
-	})
-	return mux
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(checked) > time.Minute || secretErr != nil {
+			secretErr = st.CheckSecrets(ctx)
+			checked = time.Now()
+		}
+		return secretErr
+	}
 }
 
 // ready reports why the service cannot do its work, or nil: the database answers and its

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/eventexport/eventexport/delivery/sftptest"
+	"github.com/eventexport/eventexport/export/admin"
 	"github.com/eventexport/eventexport/export/store"
 )
 
@@ -101,12 +102,17 @@ func newAPIFixture(t *testing.T, token string) *apiFixture {
 	}
 	f.st = store.NewStore(f.db.Pool, c.Sealer, c.SealerErr)
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	admin, err := startAdmin(adminConfig{Addr: "127.0.0.1:0", AddrSet: true, Token: token}, &c, f.st, logger)
+	reg, metrics, err := newMetrics(f.st, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(admin.Stop)
-	f.base = "http://" + admin.ln.Addr().String()
+	srv, err := startAdmin(adminConfig{Addr: "127.0.0.1:0", AddrSet: true, Token: token},
+		newService(c, f.st, logger, metrics.ObserveAttempt), reg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	f.base = "http://" + srv.ln.Addr().String()
 	t.Cleanup(func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -303,7 +309,7 @@ func TestAPITargets(t *testing.T) {
 	status, raw = f.raw(t, "POST", "/v1/targets", strings.NewReader(`{"name":"x"}`), map[string]string{"Authorization": "Bearer " + testToken})
 	_ = json.Unmarshal(raw, &body)
 	wantError(t, "no Content-Type", status, body, 415, "unsupported_media_type", "application/json")
-	huge := `{"name":"` + strings.Repeat("x", maxRequestBody) + `"}`
+	huge := `{"name":"` + strings.Repeat("x", admin.MaxRequestBody) + `"}`
 	status, body, _ = f.call(t, "POST", "/v1/targets", huge)
 	wantError(t, "2 MiB body", status, body, 413, "too_large", "larger")
 	status, raw = f.raw(t, "PUT", "/v1/targets", nil, map[string]string{"Authorization": "Bearer " + testToken})
@@ -418,7 +424,13 @@ func TestAPIDestinations(t *testing.T) {
 		wantError(t, "disable "+path, status, body, 404, "not_found", "no destination")
 	}
 	status, body, _ = f.call(t, "DELETE", "/v1/destinations/"+id, nil)
-	wantError(t, "DELETE destination", status, body, 405, "method_not_allowed", "GET")
+	if status != 204 {
+		t.Errorf("DELETE destination: %d %v; want 204", status, body)
+	}
+	status, body, _ = f.call(t, "GET", "/v1/destinations/"+id, nil)
+	wantError(t, "GET a removed destination", status, body, 404, "not_found", "no destination")
+	status, body, _ = f.call(t, "DELETE", "/v1/destinations/"+id, nil)
+	wantError(t, "DELETE a removed destination", status, body, 404, "not_found", "no destination")
 }
 
 // A test send over HTTP says whether the file arrived and why not; trust on first use needs
@@ -659,8 +671,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
-		t.Fatalf("api_openapi.json: %v", err)
+	if err := json.Unmarshal(admin.OpenAPI(), &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Errorf("openapi %q, want 3.x", doc.OpenAPI)
@@ -673,17 +685,17 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			}
 		}
 	}
-	served := slices.Clone(newAPI(apiConfig{}).patterns)
+	served := slices.Clone(admin.Routes())
 	sort.Strings(documented)
 	sort.Strings(served)
 	if !slices.Equal(documented, served) {
 		t.Errorf("documented routes:\n%s\nserved routes:\n%s", strings.Join(documented, "\n"), strings.Join(served, "\n"))
 	}
-	refs := regexp.MustCompile(`"\$ref": "#/components/(schemas|responses)/(\w+)"`).FindAllStringSubmatch(string(openAPIDocument), -1)
+	refs := regexp.MustCompile(`"\$ref": "#/components/(schemas|responses)/(\w+)"`).FindAllStringSubmatch(string(admin.OpenAPI()), -1)
 	var comps struct {
 		Components map[string]map[string]json.RawMessage `json:"components"`
 	}
-	_ = json.Unmarshal(openAPIDocument, &comps)
+	_ = json.Unmarshal(admin.OpenAPI(), &comps)
 	for _, m := range refs {
 		if _, ok := comps.Components[m[1]][m[2]]; !ok {
 			t.Errorf("$ref to missing %s/%s", m[1], m[2])

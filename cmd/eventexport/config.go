@@ -12,8 +12,10 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export"
 	"github.com/eventexport/eventexport/export/store"
+	"github.com/eventexport/eventexport/export/support"
 	"github.com/eventexport/eventexport/migrations"
 )
 
@@ -28,8 +30,28 @@ type config struct {
 	SourceAddr     string
 	LogFormat      string     // EVENTEXPORT_LOG_FORMAT: json or text
 	LogLevel       slog.Level // EVENTEXPORT_LOG_LEVEL
-	// Observe, when set, is told of every delivery attempt a runner makes (metrics).
-	Observe func(run store.Run, out export.Outcome, took time.Duration)
+}
+
+// deliveryOptions are the service's delivery settings.
+func (c config) deliveryOptions() delivery.Options {
+	return delivery.Options{SourceAddr: c.SourceAddr, ConnectTimeout: c.ConnectTimeout, AttemptTimeout: c.AttemptTimeout}
+}
+
+// newService returns support's operations on st. observe, when not nil, is told of every
+// attempt they make (metrics).
+func newService(c config, st *store.Store, logger *slog.Logger, observe func(store.Run, export.Outcome, time.Duration)) *support.Service {
+	return support.New(support.Config{Store: st, Location: c.Location, Options: c.deliveryOptions(),
+		Replica: runnerReplica(), Logger: logger, Observe: observe})
+}
+
+// openServiceFromEnv reads the configuration and opens the store and support's operations on
+// it: what every command that works on the database starts with.
+func openServiceFromEnv(ctx context.Context, getenv env, stderr io.Writer) (config, *support.Service, func(), error) {
+	c, st, closeDB, err := openStoreFromEnv(ctx, getenv)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	return c, newService(c, st, newLogger(stderr), nil), closeDB, nil
 }
 
 // loadConfig reads the environment. A missing DATABASE_URL, an unknown zone or a malformed

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/eventexport/eventexport/delivery/sftp"
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/delivery/sftpserver"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
@@ -83,25 +84,25 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	fmt.Fprintf(stdout, "seeded %d courseComplete events for %s (%s) in schema %s\n", *n, day, loc, demoSchema)
 
 	c := config{Location: loc, Sealer: sealer, ConnectTimeout: 60 * time.Second, AttemptTimeout: 5 * time.Minute}
-	runner := newRunner(c, st, newLogger(stderr))
+	svc := newService(c, st, newLogger(stderr), nil)
 	for _, f := range []file.Format{file.FormatJSON, file.FormatCSV} {
-		u, err := sftp.ParseURL(srv.URL("/outbox/" + string(f)))
+		in := delivery.Input{}
+		for k, v := range map[string]any{"company_id": demoCompany, "name": "demo " + string(f), "format": f,
+			"event_types": []string{events.CourseComplete.Name}, "start_date": day.String(),
+			"url": srv.URL("/outbox/" + string(f)), "host_key": srv.HostKeyPin()} {
+			if in[k], err = json.Marshal(v); err != nil {
+				return err
+			}
+		}
+		d, err := svc.AddDestination(ctx, in)
 		if err != nil {
 			return err
 		}
-		d, err := st.AddDestination(ctx, store.NewDestination{
-			CompanyID: demoCompany, Name: "demo " + string(f), Format: f,
-			EventTypes: []string{events.CourseComplete.Name}, StartDate: day,
-			Target: store.Target{Host: u.Host, Port: u.Port, User: u.User, Password: u.Password,
-				BaseDir: u.Dir, HostKey: srv.HostKeyPin()},
-		})
+		outs, err := svc.RunDay(ctx, d.ID, day, newLogger(stderr))
 		if err != nil {
 			return err
 		}
-		out, err := deliverDay(ctx, st, runner, loc, d, events.CourseComplete, day)
-		if err != nil {
-			return err
-		}
+		out := outs[0]
 		if out.Err != nil {
 			return fmt.Errorf("deliver the %s file: %w", f, out.Err)
 		}

@@ -1,30 +1,32 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/eventexport/eventexport/delivery/sftp"
-	"github.com/eventexport/eventexport/events"
-	"github.com/eventexport/eventexport/export"
-	"github.com/eventexport/eventexport/export/store"
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/export/support"
 )
 
 const destinationsUsage = `Usage:
   eventexport destinations add --company UUID (--url URL | --target ID [--path DIR]) --format json|csv
                                [--events courseComplete] [--password-file FILE]
                                [--private-key FILE] [--key-passphrase-file FILE] [--host-key PIN]
-                               [--name TEXT] [--start-date YYYY-MM-DD] [--legacy-crypto]
+                               [--name TEXT] [--start-date YYYY-MM-DD] [--alert-url URL] [--legacy-crypto]
+  eventexport destinations update ID [flags of add]
   eventexport destinations list [--json]
   eventexport destinations show ID [--json]
   eventexport destinations disable ID
   eventexport destinations enable ID
+  eventexport destinations remove ID
+
+update changes only the settings given: a new --url (or --password-file, --private-key,
+--host-key) changes the destination's own server; --target moves it onto a shared target;
+--host-key '' unpins the host key, --alert-url '' removes the webhook. remove deletes the
+destination and its secrets; its run history stays readable with "eventexport runs".
 `
 
 func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -36,12 +38,16 @@ func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Write
 	switch sub {
 	case "add":
 		return destinationsAdd(ctx, rest, stdout, stderr, getenv)
+	case "update":
+		return destinationsUpdate(ctx, rest, stdout, stderr, getenv)
 	case "list":
 		return destinationsList(ctx, rest, stdout, stderr, getenv)
 	case "show":
 		return destinationsShow(ctx, rest, stdout, stderr, getenv)
 	case "disable", "enable":
 		return destinationsSetEnabled(ctx, sub, rest, stdout, stderr, getenv)
+	case "remove":
+		return destinationsRemove(ctx, rest, stdout, stderr, getenv)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, destinationsUsage)
 		return nil
@@ -52,138 +58,58 @@ func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Write
 
 func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
 	fs := newFlagSet("destinations add", stderr)
-	var spec destinationSpec
-	fs.StringVar(&spec.CompanyID, "company", "", "the company `UUID` whose events are delivered")
-	fs.StringVar(&spec.URL, "url", "", "sftp://user:password@host:port/path (user and password percent-encoded)")
-	fs.StringVar(&spec.TargetID, "target", "", "a shared target's `ID`, instead of --url")
-	fs.StringVar(&spec.Path, "path", "", "with --target: the `DIR` under the target's base directory")
-	fs.StringVar(&spec.Format, "format", "", "file format: json or csv")
-	eventTypes := fs.String("events", events.CourseComplete.Name, "event types, comma-separated")
-	keyFile := fs.String("private-key", "", "`FILE` holding the SSH private key (OpenSSH or PEM)")
-	passFile := fs.String("key-passphrase-file", "", "`FILE` holding the private key's passphrase")
-	passwordFile := fs.String("password-file", "", "`FILE` holding the password, instead of putting it in --url")
-	fs.StringVar(&spec.HostKey, "host-key", "", "pinned host key `PIN`: a SHA256:… fingerprint or a known_hosts line")
-	fs.StringVar(&spec.Name, "name", "", "a name for people")
-	fs.StringVar(&spec.StartDate, "start-date", "", "first day to deliver, YYYY-MM-DD (default: today; its file comes tonight)")
-	fs.BoolVar(&spec.LegacyCrypto, "legacy-crypto", false, "allow SHA-1-era SSH algorithms for an old server")
-	fs.StringVar(&spec.AlertURL, "alert-url", "", "webhook `URL` alerted when this destination's delivery fails for good")
+	input := bindFields(fs, destinationFlags)
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	c, err := loadConfig(getenv)
+	in, err := input()
 	if err != nil {
-		return badUsage(err)
-	}
-	spec.EventTypes = strings.Split(*eventTypes, ",")
-	if spec.PrivateKey, spec.Passphrase, spec.Password, err = readSecretFiles(*keyFile, *passFile, *passwordFile); err != nil {
 		return err
 	}
-
-	// Validate everything before anything is stored.
-	nd, err := spec.build(c.Location, time.Now())
-	if err != nil {
-		return asFlagError(err)
-	}
-	if err := needSealer(c, nd.Target.HasSecrets()); err != nil {
-		return err
-	}
-	st, closeDB, err := openStore(ctx, c)
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := st.AddDestination(ctx, nd)
-	if errors.Is(err, store.ErrNotFound) {
-		return badUsagef("--target: no shared target with id %q", spec.TargetID)
-	}
+	d, err := svc.AddDestination(ctx, in)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, d.ID)
-	if d.Target.HostKey == "" {
-		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (eventexport test-send %s --accept-host-key)\n", redactedURL(d), d.ID)
+	if v := support.ViewDestination(d); !v.Pinned {
+		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (eventexport test-send %s --accept-host-key)\n", v.URL, d.ID)
 	}
 	return nil
 }
 
-// readSecretFiles reads a private key, its passphrase and a password from the files named on
-// the command line; an empty name reads nothing.
-func readSecretFiles(keyFile, passphraseFile, passwordFile string) (key, passphrase, password string, err error) {
-	read := func(flag, name string, trim bool) (string, error) {
-		if name == "" {
-			return "", nil
-		}
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return "", badUsage(fmt.Errorf("%s: %w", flag, err))
-		}
-		if trim {
-			return strings.TrimRight(string(b), "\r\n"), nil
-		}
-		return string(b), nil
+func destinationsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("destinations update", stderr)
+	input := bindFields(fs, destinationFlags)
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
 	}
-	if key, err = read("--private-key", keyFile, false); err != nil {
-		return
+	in, err := input()
+	if err != nil {
+		return err
 	}
-	if passphrase, err = read("--key-passphrase-file", passphraseFile, true); err != nil {
-		return
+	if len(in) == 0 {
+		return badUsagef("nothing to update: give at least one flag")
 	}
-	password, err = read("--password-file", passwordFile, true)
-	return
-}
-
-// needSealer refuses, as bad configuration, to store secrets without a usable key.
-func needSealer(c config, secrets bool) error {
-	if secrets && c.Sealer == nil {
-		return badUsage(c.SealerErr)
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	d, err := svc.UpdateDestination(ctx, fs.Arg(0), in)
+	if err != nil {
+		return err
+	}
+	v := support.ViewDestination(d)
+	fmt.Fprintf(stdout, "destination %s updated: %s\n", d.ID, v.URL)
+	if !v.Pinned {
+		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (eventexport test-send %s --accept-host-key)\n", v.URL, d.ID)
 	}
 	return nil
-}
-
-// redactedURL shows where a destination delivers, without its password.
-func redactedURL(d store.Destination) string {
-	c := sftp.Config{Host: d.Target.Host, Port: d.Target.Port, User: d.Target.User, Dir: d.Dir()}
-	if d.Target.HasPassword {
-		c.Password = "redacted" // Redacted masks it; the real one is never read here
-	}
-	return c.Redacted()
-}
-
-// destinationView is what list and show print: never a secret.
-type destinationView struct {
-	ID            string    `json:"id"`
-	CompanyID     string    `json:"company_id"`
-	Name          string    `json:"name"`
-	URL           string    `json:"url"`
-	Host          string    `json:"host"`
-	Port          int       `json:"port"`
-	User          string    `json:"user"`
-	Path          string    `json:"path"`
-	Format        string    `json:"format"`
-	EventTypes    []string  `json:"event_types"`
-	Enabled       bool      `json:"enabled"`
-	StartDate     string    `json:"start_date"`
-	HostKey       string    `json:"host_key"`
-	HasPassword   bool      `json:"has_password"`
-	HasPrivateKey bool      `json:"has_private_key"`
-	LegacyCrypto  bool      `json:"legacy_crypto"`
-	TargetID      string    `json:"target_id"`
-	AlertURL      string    `json:"alert_url,omitempty"`
-	CreatedAt     time.Time `json:"created_at"`
-}
-
-func viewDestination(d store.Destination) destinationView {
-	v := destinationView{
-		ID: d.ID, CompanyID: d.CompanyID, Name: d.Name, URL: redactedURL(d), Host: d.Target.Host,
-		Port: d.Target.Port, User: d.Target.User, Path: d.Dir(), Format: string(d.Format),
-		EventTypes: d.EventTypes, Enabled: d.Enabled, StartDate: d.StartDate.String(),
-		HostKey: d.Target.HostKey, HasPassword: d.Target.HasPassword, HasPrivateKey: d.Target.HasKey,
-		LegacyCrypto: d.Target.LegacyCrypto, TargetID: d.Target.ID, CreatedAt: d.CreatedAt,
-	}
-	if d.AlertURL != "" {
-		v.AlertURL = export.RedactWebhook(d.AlertURL)
-	}
-	return v
 }
 
 func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -192,18 +118,18 @@ func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	ds, err := st.Destinations(ctx)
+	ds, err := svc.Destinations(ctx)
 	if err != nil {
 		return err
 	}
-	views := make([]destinationView, 0, len(ds))
+	views := make([]support.DestinationView, 0, len(ds))
 	for _, d := range ds {
-		views = append(views, viewDestination(d))
+		views = append(views, support.ViewDestination(d))
 	}
 	if *asJSON {
 		return writeJSON(stdout, views)
@@ -222,26 +148,32 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := loadDestination(ctx, st, fs.Arg(0))
+	d, err := svc.Destination(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	v := viewDestination(d)
+	v := support.ViewDestination(d)
 	if *asJSON {
 		return writeJSON(stdout, v)
 	}
-	return writeFields(stdout, [][2]string{
+	fields := [][2]string{
 		{"id", v.ID}, {"name", v.Name}, {"company", v.CompanyID}, {"url", v.URL},
 		{"format", v.Format}, {"events", strings.Join(v.EventTypes, ", ")},
-		{"enabled", fmt.Sprint(v.Enabled)}, {"start date", v.StartDate}, {"host key", cmp.Or(v.HostKey, "(none pinned)")},
-		{"auth", authSummary(v.HasPassword, v.HasPrivateKey)}, {"legacy crypto", fmt.Sprint(v.LegacyCrypto)},
-		{"created", v.CreatedAt.UTC().Format(time.RFC3339)},
-	})
+		{"enabled", fmt.Sprint(v.Enabled)}, {"start date", v.StartDate},
+	}
+	if v.TargetID != "" {
+		fields = append(fields, [2]string{"shared target", v.TargetID})
+	}
+	fields = append(fields, settingsLines(v.Settings)...)
+	if v.AlertURL != "" {
+		fields = append(fields, [2]string{"alert url", v.AlertURL})
+	}
+	return writeFields(stdout, append(fields, [2]string{"created", v.CreatedAt.UTC().Format(time.RFC3339)}))
 }
 
 func destinationsSetEnabled(ctx context.Context, sub string, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -249,27 +181,42 @@ func destinationsSetEnabled(ctx context.Context, sub string, args []string, stdo
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	id := fs.Arg(0)
-	if err := st.SetDestinationEnabled(ctx, id, sub == "enable"); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return badUsagef("no destination with id %q", id)
-		}
+	if _, err := svc.SetEnabled(ctx, fs.Arg(0), sub == "enable"); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "destination %s %sd\n", id, sub)
+	fmt.Fprintf(stdout, "destination %s %sd\n", fs.Arg(0), sub)
 	return nil
 }
 
-// loadDestination reads a destination named on the command line; an unknown one is bad usage.
-func loadDestination(ctx context.Context, st *store.Store, id string) (store.Destination, error) {
-	d, err := st.Destination(ctx, strings.TrimSpace(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return d, badUsagef("no destination with id %q", id)
+func destinationsRemove(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
+	fs := newFlagSet("destinations remove", stderr)
+	if err := parseFlags(fs, args, 1); err != nil {
+		return err
 	}
-	return d, err
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	if err := svc.RemoveDestination(ctx, fs.Arg(0)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "destination %s removed; its runs stay readable (eventexport runs list --destination %s)\n", fs.Arg(0), fs.Arg(0))
+	return nil
+}
+
+// settingsLines are a target's settings as show prints them: those with a label.
+func settingsLines(settings []delivery.Field) [][2]string {
+	var out [][2]string
+	for _, f := range settings {
+		if f.Label != "" {
+			out = append(out, [2]string{f.Label, f.Text})
+		}
+	}
+	return out
 }

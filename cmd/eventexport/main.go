@@ -11,6 +11,10 @@ import (
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // zone names work on hosts without a zoneinfo database
+
+	"github.com/eventexport/eventexport/delivery"
+	_ "github.com/eventexport/eventexport/delivery/sftp" // the transports the service delivers with
+	"github.com/eventexport/eventexport/export/support"
 )
 
 // Exit codes: delivered (0), delivery failed (1), bad usage or configuration (2).
@@ -80,15 +84,41 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 	if err == nil {
 		return exitOK
 	}
+	code, msg := exitOf(err)
+	if msg != "" {
+		fmt.Fprintf(stderr, "eventexport %s: %s\n", name, msg)
+	}
+	return code
+}
+
+// exitOf maps a command's error to its exit code and message, once for every command: bad
+// input, an unknown id, a refused change or a configuration the request cannot be served
+// with is bad usage (2), and nothing was changed; anything else failed (1).
+func exitOf(err error) (int, string) {
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintf(stderr, "eventexport %s: %v\n", name, ee.err)
+		if ee.err == nil {
+			return ee.code, ""
 		}
-		return ee.code
+		return ee.code, ee.err.Error()
 	}
-	fmt.Fprintf(stderr, "eventexport %s: %v\n", name, err)
-	return exitFailed
+	kind, _, field := support.KindOf(err)
+	msg := err.Error()
+	var fe *delivery.FieldError
+	if errors.As(err, &fe) {
+		field, msg = fe.Field, fe.Err.Error()
+		if errors.Is(fe.Err, delivery.ErrUnknownField) {
+			msg = "is not a setting of this target"
+		}
+	}
+	if field != "" && fe != nil {
+		msg = flagOf(field) + ": " + msg
+	}
+	switch kind {
+	case support.KindInvalid, support.KindNotFound, support.KindUnknownReference, support.KindConflict, support.KindConfig:
+		return exitBadUsage, msg
+	}
+	return exitFailed, msg
 }
 
 // exitError carries the exit code of a failed command.

@@ -302,7 +302,7 @@ func TestDestinationsNeverShowSecrets(t *testing.T) {
 	password := "pw" + allSpecial
 
 	var sealed []byte
-	if err := f.db.Pool.QueryRow(context.Background(), "SELECT password_sealed FROM targets").Scan(&sealed); err != nil {
+	if err := f.db.Pool.QueryRow(context.Background(), "SELECT sealed FROM target_secrets WHERE name = 'password'").Scan(&sealed); err != nil {
 		t.Fatal(err)
 	}
 	if len(sealed) == 0 || bytes.Contains(sealed, []byte(password)) {

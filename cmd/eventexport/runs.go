@@ -3,15 +3,13 @@ package main
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/eventexport/eventexport/export/store"
+	"github.com/eventexport/eventexport/export/support"
 )
 
 const runsUsage = `Usage:
@@ -38,54 +36,6 @@ func cmdRuns(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	return badUsagef("unknown subcommand %q", sub)
 }
 
-// runView is what runs list and show print.
-type runView struct {
-	ID            string        `json:"id"`
-	DestinationID string        `json:"destination_id"`
-	EventType     string        `json:"event_type"`
-	Day           string        `json:"day"`
-	Kind          string        `json:"kind"`
-	Status        string        `json:"status"`
-	Attempts      []attemptView `json:"attempts"`
-	FileName      string        `json:"file_name"`
-	RemotePath    string        `json:"remote_path"`
-	Events        *int64        `json:"events"`
-	Bytes         *int64        `json:"bytes"`
-	CreatedAt     time.Time     `json:"created_at"`
-	DeliveredAt   *time.Time    `json:"delivered_at"`
-	NextAttemptAt *time.Time    `json:"next_attempt_at"`
-	LastError     string        `json:"last_error"`
-
-	lastErrorClass string
-}
-
-type attemptView struct {
-	Number     int        `json:"number"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt *time.Time `json:"finished_at"`
-	Outcome    string     `json:"outcome"`
-	Error      string     `json:"error"`
-	ErrorClass string     `json:"error_class"`
-	Permanent  bool       `json:"permanent"`
-	Bytes      *int64     `json:"bytes"`
-	Events     *int64     `json:"events"`
-}
-
-func viewRun(r store.Run, attempts []store.Attempt) runView {
-	v := runView{ID: r.ID, DestinationID: r.DestinationID, EventType: r.EventType, Day: r.Day.String(),
-		Kind: string(r.Kind), Status: string(r.Status), Attempts: []attemptView{}, FileName: r.FileName,
-		RemotePath: r.RemotePath, Events: r.Events, Bytes: r.Bytes, CreatedAt: r.CreatedAt,
-		DeliveredAt: r.DeliveredAt, LastError: r.LastError, lastErrorClass: r.LastErrorClass}
-	if r.Status == store.StatusPending || r.Status == store.StatusRunning {
-		v.NextAttemptAt = r.NextAttemptAt
-	}
-	for _, a := range attempts {
-		v.Attempts = append(v.Attempts, attemptView{Number: a.Number, StartedAt: a.StartedAt, FinishedAt: a.FinishedAt,
-			Outcome: a.Outcome, Error: a.Error, ErrorClass: a.ErrorClass, Permanent: a.Permanent, Bytes: a.Bytes, Events: a.Events})
-	}
-	return v
-}
-
 func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
 	fs := newFlagSet("runs list", stderr)
 	destID := fs.String("destination", "", "only the runs of destination `ID`")
@@ -95,47 +45,19 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
-	f := store.RunFilter{Status: store.RunStatus(strings.TrimSpace(*status)), Limit: *limit}
-	switch f.Status {
-	case "", store.StatusPending, store.StatusRunning, store.StatusDelivered, store.StatusFailed:
-	default:
-		return badUsagef("--status %q: want pending, running, delivered or failed", *status)
-	}
 	if *limit < 0 {
 		return badUsagef("--limit must not be negative")
 	}
-	if *destID != "" {
-		id, err := store.ParseUUID("--destination", *destID)
-		if err != nil {
-			return badUsage(err)
-		}
-		f.DestinationID = id
-	}
-	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
+	f := support.RunFilter{Status: store.RunStatus(strings.TrimSpace(*status)), Limit: *limit,
+		DestinationID: strings.TrimSpace(*destID)}
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	if f.DestinationID != "" {
-		if _, err := loadDestination(ctx, st, f.DestinationID); err != nil {
-			return err
-		}
-	}
-	runs, err := st.Runs(ctx, f)
+	views, err := svc.Runs(ctx, f)
 	if err != nil {
 		return err
-	}
-	ids := make([]string, len(runs))
-	for i, r := range runs {
-		ids[i] = r.ID
-	}
-	attempts, err := st.AttemptsOf(ctx, ids)
-	if err != nil {
-		return err
-	}
-	views := make([]runView, 0, len(runs))
-	for _, r := range runs {
-		views = append(views, viewRun(r, attempts[r.ID]))
 	}
 	if *asJSON {
 		return writeJSON(stdout, views)
@@ -156,33 +78,21 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
-	id := strings.TrimSpace(fs.Arg(0))
-	if _, err := uuid.Parse(id); err != nil {
-		return badUsagef("no run with id %q", fs.Arg(0))
-	}
-	_, st, closeDB, err := openStoreFromEnv(ctx, getenv)
+	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	r, err := st.Run(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return badUsagef("no run with id %q", id)
-	}
+	v, err := svc.Run(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
-	attempts, err := st.Attempts(ctx, r.ID)
-	if err != nil {
-		return err
-	}
-	v := viewRun(r, attempts)
 	if *asJSON {
 		return writeJSON(stdout, v)
 	}
 	lastErr := v.LastError
-	if v.lastErrorClass != "" {
-		lastErr = "[" + v.lastErrorClass + "] " + lastErr
+	if v.LastErrorClass != "" {
+		lastErr = "[" + v.LastErrorClass + "] " + lastErr
 	}
 	if err := writeFields(stdout, [][2]string{
 		{"id", v.ID}, {"destination", v.DestinationID}, {"event type", v.EventType}, {"day", v.Day},

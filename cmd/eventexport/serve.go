@@ -153,19 +153,29 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	defer closeDB()
-	admin, err := startAdmin(ac, &sc.config, st, logger)
+	// Every delivery would fail without the stored secrets: refuse to start, saying why.
+	if err := st.CheckSecrets(ctx); err != nil {
+		return badUsage(err)
+	}
+	reg, metrics, err := newMetrics(st, logger)
 	if err != nil {
 		return err
 	}
-	defer admin.Stop()
-	return serve(ctx, sc, st, logger)
+	svc := newService(sc.config, st, logger, metrics.ObserveAttempt)
+	adminSrv, err := startAdmin(ac, svc, reg, logger)
+	if err != nil {
+		return err
+	}
+	defer adminSrv.Stop()
+	return serve(ctx, sc, st, metrics.ObserveAttempt, logger)
 }
 
 // serve runs the service on store until ctx ends, then stops gracefully: no new claims, the
 // attempts in flight finish within the grace period or are cancelled (and due again), and
 // waiting alerts are sent within what is left of it.
-func serve(ctx context.Context, sc serveConfig, st *store.Store, logger *slog.Logger) error {
-	runner := newRunner(sc.config, st, logger)
+func serve(ctx context.Context, sc serveConfig, st *store.Store, observe func(store.Run, export.Outcome, time.Duration), logger *slog.Logger) error {
+	runner := export.NewRunner(export.RunnerConfig{Store: st, Location: sc.Location, Options: sc.deliveryOptions(),
+		Logger: logger, Replica: runnerReplica(), Observe: observe})
 	alerter := export.NewAlerter(export.AlerterConfig{Logger: logger})
 	planner := export.NewPlanner(export.PlannerConfig{Store: st, Location: sc.Location, Schedule: sc.PlanSchedule,
 		CatchUpDays: sc.CatchUpDays, Logger: logger})
@@ -245,7 +255,7 @@ func planLoop(ctx context.Context, planner *export.Planner, worker *export.Worke
 	}
 }
 
-// runnerReplica names this process in leases and attempts, as newRunner does.
+// runnerReplica names this process in leases and attempts.
 func runnerReplica() string {
 	hostname, _ := os.Hostname()
 	return fmt.Sprintf("%s/%d", hostname, os.Getpid())

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/delivery/sftptest"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/events/eventstest"
@@ -91,7 +92,8 @@ func BenchmarkNight(b *testing.B) {
 		company := uuid.NewString()
 		_, err := st.AddDestination(ctx, store.NewDestination{
 			CompanyID: company, Format: file.FormatJSON, EventTypes: []string{events.CourseComplete.Name}, StartDate: night,
-			Target: store.Target{Host: srv.Host(), Port: srv.Port(), User: "bench", Password: "bench", HostKey: srv.HostKeyPin(), BaseDir: "/night"},
+			Target: store.Target{Target: sftp.TargetOf(sftp.Config{Host: srv.Host(), Port: srv.Port(), User: "bench", Password: "bench",
+				HostKey: srv.HostKeyPin(), Dir: "/night"})},
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -130,7 +132,8 @@ func BenchmarkNight(b *testing.B) {
 
 		began := time.Now()
 		planner := export.NewPlanner(export.PlannerConfig{Store: st, Location: loc, CatchUpDays: 1, Logger: logger})
-		worker := export.NewWorker(export.WorkerConfig{Store: st, Runner: newRunner(c, st, logger),
+		worker := export.NewWorker(export.WorkerConfig{Store: st, Runner: export.NewRunner(export.RunnerConfig{Store: st, Location: loc,
+			Options: c.deliveryOptions(), Logger: logger}),
 			Retry: export.DefaultRetryPolicy(), Concurrency: concurrency, Poll: 100 * time.Millisecond,
 			AttemptTimeout: c.AttemptTimeout, Replica: "bench", Logger: logger})
 		plan, err := planner.Plan(ctx)

@@ -37,9 +37,7 @@ func (s *Store) RotateSecrets(ctx context.Context) (Rotation, error) {
 	if s.sealer == nil {
 		return rot, s.noSealer
 	}
-	rows, err := s.db.Query(ctx, `SELECT id::text FROM targets
-		WHERE password_sealed IS NOT NULL OR private_key_sealed IS NOT NULL OR passphrase_sealed IS NOT NULL
-		ORDER BY id`)
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT target_id::text FROM target_secrets ORDER BY 1`)
 	if err != nil {
 		return rot, fmt.Errorf("list targets with secrets: %w", err)
 	}
@@ -76,40 +74,49 @@ func (e *openError) Error() string { return e.err.Error() }
 func (s *Store) rotateTarget(ctx context.Context, id string) (resealed, current int, err error) {
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		resealed, current = 0, 0
-		sealed := make([][]byte, 3)
-		err := tx.QueryRow(ctx, `SELECT password_sealed, private_key_sealed, passphrase_sealed FROM targets
-			WHERE id = $1 FOR UPDATE`, id).Scan(&sealed[0], &sealed[1], &sealed[2])
+		// The target's row is locked, so a concurrent change of its secrets waits for this one.
+		var locked string
+		err := tx.QueryRow(ctx, `SELECT id::text FROM targets WHERE id = $1 FOR UPDATE`, id).Scan(&locked)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // removed meanwhile
 		}
 		if err != nil {
 			return err
 		}
-		changed := false
-		for i, v := range sealed {
-			if v == nil {
-				continue
-			}
-			if s.sealer.Current(v) {
+		rows, err := tx.Query(ctx, `SELECT name, sealed FROM target_secrets WHERE target_id = $1 ORDER BY name`, id)
+		if err != nil {
+			return err
+		}
+		type secret struct {
+			name   string
+			sealed []byte
+		}
+		secrets, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (secret, error) {
+			var sc secret
+			return sc, r.Scan(&sc.name, &sc.sealed)
+		})
+		if err != nil {
+			return err
+		}
+		var names []string
+		var resealedValues [][]byte
+		for _, sc := range secrets {
+			if s.sealer.Current(sc.sealed) {
 				current++
 				continue
 			}
-			plain, err := s.sealer.Open(v)
+			plain, err := s.sealer.Open(sc.sealed)
 			if err != nil {
 				return &openError{err}
 			}
-			if sealed[i], err = s.sealer.Seal(plain); err != nil {
+			v, err := s.sealer.Seal(plain)
+			if err != nil {
 				return err
 			}
+			names, resealedValues = append(names, sc.name), append(resealedValues, v)
 			resealed++
-			changed = true
 		}
-		if !changed {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `UPDATE targets SET password_sealed = $2, private_key_sealed = $3, passphrase_sealed = $4
-			WHERE id = $1`, id, sealed[0], sealed[1], sealed[2])
-		return err
+		return writeSecrets(ctx, tx, id, names, resealedValues)
 	})
 	return resealed, current, err
 }

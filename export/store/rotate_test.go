@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
 	"github.com/eventexport/eventexport/migrations/pgtest"
@@ -34,15 +35,15 @@ func TestRotateSecrets(t *testing.T) {
 	oldStore := NewStore(db.Pool, mustSealer(t, keyA), nil)
 	d, err := oldStore.AddDestination(ctx, NewDestination{CompanyID: uuid.NewString(), Format: file.FormatJSON,
 		EventTypes: []string{events.CourseComplete.Name}, StartDate: events.DayOf(time.Now(), time.UTC),
-		Target: Target{Host: "h", Port: 22, User: "u", Password: "pw-A", PrivateKey: []byte("key-A"), Passphrase: []byte("pass-A")}})
+		Target: testTarget("", map[string]string{"password": "pw-A", "private_key": "key-A", "passphrase": "pass-A"})})
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared, err := oldStore.AddTarget(ctx, Target{Name: "shared", Host: "h", Port: 22, User: "u", Password: "pw-shared"})
+	shared, err := oldStore.AddTarget(ctx, testTarget("shared", map[string]string{"password": "pw-shared"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := oldStore.AddTarget(ctx, Target{Name: "no secrets", Host: "h", Port: 22, User: "u"}); err != nil {
+	if _, err := oldStore.AddTarget(ctx, testTarget("no secrets", nil)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -60,16 +61,16 @@ func TestRotateSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := newOnly.OpenSecrets(&got.Target); err != nil || got.Target.Password != "pw-A" ||
-		string(got.Target.PrivateKey) != "key-A" || string(got.Target.Passphrase) != "pass-A" {
-		t.Errorf("secrets after rotation with the new key alone: %q %q %q, %v", got.Target.Password, got.Target.PrivateKey, got.Target.Passphrase, err)
+	if err := newOnly.OpenSecrets(&got.Target); err != nil || string(got.Target.Secrets["password"]) != "pw-A" ||
+		string(got.Target.Secrets["private_key"]) != "key-A" || string(got.Target.Secrets["passphrase"]) != "pass-A" {
+		t.Errorf("secrets after rotation with the new key alone: %q, %v", got.Target.Secrets, err)
 	}
 	st, err := newOnly.Target(ctx, shared.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := newOnly.OpenSecrets(&st); err != nil || st.Password != "pw-shared" {
-		t.Errorf("shared target after rotation: %q, %v", st.Password, err)
+	if err := newOnly.OpenSecrets(&st); err != nil || string(st.Secrets["password"]) != "pw-shared" {
+		t.Errorf("shared target after rotation: %q, %v", st.Secrets, err)
 	}
 	old, _ := oldStore.Destination(ctx, d.ID)
 	if err := oldStore.OpenSecrets(&old.Target); err == nil {
@@ -78,7 +79,7 @@ func TestRotateSecrets(t *testing.T) {
 
 	// A secret sealed under a key nobody configured: named, not touched; the rest rotate.
 	strangerStore := NewStore(db.Pool, mustSealer(t, testKey(0xC)), nil)
-	stranger, err := strangerStore.AddTarget(ctx, Target{Name: "stranger", Host: "h", Port: 22, User: "u", Password: "pw-C"})
+	stranger, err := strangerStore.AddTarget(ctx, testTarget("stranger", map[string]string{"password": "pw-C"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +89,22 @@ func TestRotateSecrets(t *testing.T) {
 	if !errors.As(err, &ue) || len(ue.Targets) != 1 || ue.Targets[0] != stranger.ID || rot.Resealed != 4 {
 		t.Fatalf("rotation with an unknown key in the database: %+v, %v; want the other 4 secrets re-sealed and %s named", rot, err, stranger.ID)
 	}
-	if st, _ := strangerStore.Target(ctx, stranger.ID); strangerStore.OpenSecrets(&st) != nil || st.Password != "pw-C" {
+	if st, _ := strangerStore.Target(ctx, stranger.ID); strangerStore.OpenSecrets(&st) != nil || string(st.Secrets["password"]) != "pw-C" {
 		t.Error("the unreadable target was changed")
 	}
 
 	if _, err := NewStore(db.Pool, nil, nil).RotateSecrets(ctx); !errors.Is(err, ErrNoSecretKey) {
 		t.Errorf("rotation without a key: %v, want ErrNoSecretKey", err)
 	}
+}
+
+// testTarget is an SFTP target as the store keeps it, with secrets in the clear.
+func testTarget(name string, secrets map[string]string) Target {
+	t := Target{Name: name, Target: delivery.Target{Kind: "sftp",
+		Settings: []byte(`{"host": "h", "port": 22, "user": "u", "host_key": "", "base_dir": "", "legacy_crypto": false}`),
+		Secrets:  map[string][]byte{}}}
+	for k, v := range secrets {
+		t.Secrets[k] = []byte(v)
+	}
+	return t
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -9,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrNoSecretKey is returned when a secret must be sealed or opened and no key is configured.
@@ -119,4 +122,39 @@ func (s *Sealer) Open(sealed []byte) ([]byte, error) {
 // Current reports whether sealed was made with the key new values are sealed with.
 func (s *Sealer) Current(sealed []byte) bool {
 	return len(sealed) >= 5 && [4]byte(sealed[1:5]) == s.id
+}
+
+// CheckSecrets reports why the stored secrets cannot be opened, or nil: no key is configured
+// (or it is malformed) while secrets are stored, or a secret was sealed with a key that is
+// neither EVENTEXPORT_SECRET_KEY nor one of EVENTEXPORT_SECRET_KEY_OLD. One secret of each key
+// they were sealed with is opened, so the check costs one query whatever their number.
+func (s *Store) CheckSecrets(ctx context.Context) error {
+	rows, err := s.db.Query(ctx, `SELECT DISTINCT ON (substring(sealed FROM 1 FOR 5)) sealed, target_id::text
+		FROM target_secrets ORDER BY substring(sealed FROM 1 FOR 5), target_id`)
+	if err != nil {
+		return fmt.Errorf("read stored secrets: %w", err)
+	}
+	type sample struct {
+		sealed []byte
+		target string
+	}
+	samples, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (sample, error) {
+		var sm sample
+		return sm, r.Scan(&sm.sealed, &sm.target)
+	})
+	if err != nil {
+		return fmt.Errorf("read stored secrets: %w", err)
+	}
+	if len(samples) == 0 {
+		return nil
+	}
+	if s.sealer == nil {
+		return fmt.Errorf("secrets are stored but cannot be opened: %w", s.noSealer)
+	}
+	for _, sm := range samples {
+		if _, err := s.sealer.Open(sm.sealed); err != nil {
+			return fmt.Errorf("the secrets of target %s (and of every target sealed with the same key) cannot be opened: %w; configure the key they were sealed with (EVENTEXPORT_SECRET_KEY, or EVENTEXPORT_SECRET_KEY_OLD during a rotation)", sm.target, err)
+		}
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
 )
@@ -39,25 +39,23 @@ func NewStore(db *pgxpool.Pool, sealer *Sealer, keyErr error) *Store {
 // DB returns the pool the store uses, for reading events in the same database.
 func (s *Store) DB() *pgxpool.Pool { return s.db }
 
-// Target is a server files are delivered to. Its secrets are only present after OpenSecrets.
+// CanSeal reports whether secrets can be stored and read, and if not, why.
+func (s *Store) CanSeal() error {
+	if s.sealer == nil {
+		return s.noSealer
+	}
+	return nil
+}
+
+// Target is a server files are delivered to: its kind, its transport's settings and its
+// secrets. Secrets are in the clear only after OpenSecrets, or when about to be stored.
 type Target struct {
-	ID           string
-	Name         string
-	Host         string
-	Port         int
-	User         string
-	HostKey      string // pinned host key: SHA256 fingerprint or known_hosts line; "" when none yet
-	BaseDir      string
-	LegacyCrypto bool
-	Shared       bool
-	HasPassword  bool
-	HasKey       bool
+	ID     string
+	Name   string
+	Shared bool
+	delivery.Target
 
-	Password   string
-	PrivateKey []byte
-	Passphrase []byte
-
-	sealedPassword, sealedKey, sealedPassphrase []byte
+	sealed map[string][]byte
 }
 
 // Destination is a company's integration: event types in one format, delivered to a target.
@@ -66,7 +64,7 @@ type Destination struct {
 	CompanyID  string
 	Name       string
 	Target     Target
-	Path       string // directory under the target's base directory
+	Path       string // directory on the target (under its base directory, where it has one)
 	Format     file.Format
 	EventTypes []string
 	Enabled    bool
@@ -90,26 +88,14 @@ func (d Destination) Types() ([]events.Type, error) {
 	return types, nil
 }
 
-// Dir is the remote directory the destination's files go to.
-func (d Destination) Dir() string {
-	switch {
-	case d.Path == "":
-		return d.Target.BaseDir
-	case d.Target.BaseDir == "" || strings.HasPrefix(d.Path, "/"):
-		return d.Path
-	default:
-		return path.Join(d.Target.BaseDir, d.Path)
-	}
-}
-
 // NewDestination is what AddDestination stores: a destination on a shared target (TargetID),
 // or on a target of its own (Target).
 type NewDestination struct {
 	CompanyID  string
 	Name       string
 	TargetID   string // a shared target; when empty, Target is stored as the destination's own
-	Target     Target // Password, PrivateKey and Passphrase in the clear; sealed on the way in
-	Path       string // directory under the target's base directory
+	Target     Target // secrets in the clear; sealed on the way in
+	Path       string
 	Format     file.Format
 	EventTypes []string
 	StartDate  events.Day
@@ -125,68 +111,65 @@ func ParseUUID(field, s string) (string, error) {
 	return u.String(), nil
 }
 
-// HasSecrets reports whether the target holds a password or a private key in the clear, to
-// be sealed when it is stored.
-func (t Target) HasSecrets() bool { return t.Password != "" || len(t.PrivateKey) > 0 }
-
-func (s *Store) seal(t *Target) error {
-	if !t.HasSecrets() && len(t.Passphrase) == 0 {
-		return nil
+// HasSecretsToStore reports whether t holds a secret in the clear to be sealed.
+func (t Target) HasSecretsToStore() bool {
+	for _, v := range t.Secrets {
+		if len(v) > 0 {
+			return true
+		}
 	}
-	if s.sealer == nil {
-		return s.noSealer
-	}
-	var err error
-	if t.sealedPassword, err = s.sealer.Seal([]byte(t.Password)); err != nil {
-		return err
-	}
-	if t.sealedKey, err = s.sealer.Seal(t.PrivateKey); err != nil {
-		return err
-	}
-	t.sealedPassphrase, err = s.sealer.Seal(t.Passphrase)
-	return err
+	return false
 }
 
-// OpenSecrets decrypts the target's password, private key and passphrase.
+// sealSecrets seals t's clear secrets; an empty one stays empty (it is removed).
+func (s *Store) sealSecrets(t Target) (names []string, sealed [][]byte, err error) {
+	for name, v := range t.Secrets {
+		var b []byte
+		if len(v) > 0 {
+			if s.sealer == nil {
+				return nil, nil, s.noSealer
+			}
+			if b, err = s.sealer.Seal(v); err != nil {
+				return nil, nil, err
+			}
+		}
+		names, sealed = append(names, name), append(sealed, b)
+	}
+	return names, sealed, nil
+}
+
+// OpenSecrets decrypts the target's secrets into t.Secrets.
 func (s *Store) OpenSecrets(t *Target) error {
-	if t.sealedPassword == nil && t.sealedKey == nil && t.sealedPassphrase == nil {
+	if len(t.sealed) == 0 {
 		return nil
 	}
 	if s.sealer == nil {
 		return s.noSealer
 	}
-	pw, err := s.sealer.Open(t.sealedPassword)
-	if err != nil {
-		return fmt.Errorf("target %s password: %w", t.ID, err)
+	open := make(map[string][]byte, len(t.sealed))
+	for name, v := range t.sealed {
+		plain, err := s.sealer.Open(v)
+		if err != nil {
+			return fmt.Errorf("target %s %s: %w", t.ID, strings.ReplaceAll(name, "_", " "), err)
+		}
+		open[name] = plain
 	}
-	if t.PrivateKey, err = s.sealer.Open(t.sealedKey); err != nil {
-		return fmt.Errorf("target %s private key: %w", t.ID, err)
-	}
-	if t.Passphrase, err = s.sealer.Open(t.sealedPassphrase); err != nil {
-		return fmt.Errorf("target %s key passphrase: %w", t.ID, err)
-	}
-	t.Password = string(pw)
+	t.Secrets = open
 	// Opened once: a second call (a caller checking first, then the delivery) finds nothing
 	// sealed and does not decrypt again.
-	t.sealedPassword, t.sealedKey, t.sealedPassphrase = nil, nil, nil
+	t.sealed = nil
 	return nil
 }
 
 // AddDestination stores a destination, and its own target when it does not use a shared
 // one, in one transaction.
 func (s *Store) AddDestination(ctx context.Context, nd NewDestination) (Destination, error) {
-	t := nd.Target
-	if nd.TargetID == "" {
-		if err := s.seal(&t); err != nil {
-			return Destination{}, err
-		}
-	}
 	var id string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		targetID := nd.TargetID
 		if targetID == "" {
 			var err error
-			if targetID, err = insertTarget(ctx, tx, t, false); err != nil {
+			if targetID, err = s.insertTarget(ctx, tx, nd.Target, false); err != nil {
 				return err
 			}
 		} else if err := lockSharedTarget(ctx, tx, targetID); err != nil {
@@ -206,37 +189,34 @@ func (s *Store) AddDestination(ctx context.Context, nd NewDestination) (Destinat
 
 const destinationColumns = `
 	d.id, d.company_id, d.name, d.path, d.format, d.event_types, d.enabled, d.start_date::text,
-	d.alert_url, d.created_at, d.updated_at,
-	t.id, coalesce(t.name, ''), t.host, t.port, t.username, t.host_key, t.base_dir, t.legacy_crypto, t.shared,
-	t.password_sealed, t.private_key_sealed, t.passphrase_sealed`
+	d.alert_url, d.created_at, d.updated_at, ` + targetColumns
 
 func scanDestination(row pgx.Row) (Destination, error) {
 	var d Destination
 	var format, start string
-	t := &d.Target
-	err := row.Scan(&d.ID, &d.CompanyID, &d.Name, &d.Path, &format, &d.EventTypes, &d.Enabled, &start,
-		&d.AlertURL, &d.CreatedAt, &d.UpdatedAt,
-		&t.ID, &t.Name, &t.Host, &t.Port, &t.User, &t.HostKey, &t.BaseDir, &t.LegacyCrypto, &t.Shared,
-		&t.sealedPassword, &t.sealedKey, &t.sealedPassphrase)
-	if err != nil {
+	dest := []any{&d.ID, &d.CompanyID, &d.Name, &d.Path, &format, &d.EventTypes, &d.Enabled, &start,
+		&d.AlertURL, &d.CreatedAt, &d.UpdatedAt}
+	tv, scanned := targetScan()
+	if err := row.Scan(append(dest, tv...)...); err != nil {
 		return Destination{}, err
 	}
+	d.Target = scanned()
 	d.Format = file.Format(format)
+	var err error
 	if d.StartDate, err = events.ParseDay(start); err != nil {
 		return Destination{}, err
 	}
-	t.HasPassword = t.sealedPassword != nil
-	t.HasKey = t.sealedKey != nil
 	return d, nil
 }
 
-// Destination returns one destination with its target, secrets still sealed.
+// Destination returns one destination with its target, secrets still sealed. A removed
+// destination is not found.
 func (s *Store) Destination(ctx context.Context, id string) (Destination, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return Destination{}, fmt.Errorf("destination %q: %w", id, ErrNotFound)
 	}
 	d, err := scanDestination(s.db.QueryRow(ctx, `SELECT `+destinationColumns+`
-		FROM destinations d JOIN targets t ON t.id = d.target_id WHERE d.id = $1`, id))
+		FROM destinations d JOIN targets t ON t.id = d.target_id WHERE d.id = $1 AND d.removed_at IS NULL`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Destination{}, fmt.Errorf("destination %s: %w", id, ErrNotFound)
 	}
@@ -246,10 +226,10 @@ func (s *Store) Destination(ctx context.Context, id string) (Destination, error)
 	return d, nil
 }
 
-// Destinations lists every destination, oldest first.
+// Destinations lists every destination not removed, oldest first.
 func (s *Store) Destinations(ctx context.Context) ([]Destination, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+destinationColumns+`
-		FROM destinations d JOIN targets t ON t.id = d.target_id ORDER BY d.created_at, d.id`)
+		FROM destinations d JOIN targets t ON t.id = d.target_id WHERE d.removed_at IS NULL ORDER BY d.created_at, d.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list destinations: %w", err)
 	}
@@ -274,7 +254,7 @@ func (s *Store) SetDestinationEnabled(ctx context.Context, id string, enabled bo
 	if _, err := uuid.Parse(id); err != nil {
 		return fmt.Errorf("destination %q: %w", id, ErrNotFound)
 	}
-	tag, err := s.db.Exec(ctx, `UPDATE destinations SET enabled = $2, updated_at = now() WHERE id = $1`, id, enabled)
+	tag, err := s.db.Exec(ctx, `UPDATE destinations SET enabled = $2, updated_at = now() WHERE id = $1 AND removed_at IS NULL`, id, enabled)
 	if err != nil {
 		return fmt.Errorf("update destination %s: %w", id, err)
 	}
@@ -284,15 +264,20 @@ func (s *Store) SetDestinationEnabled(ctx context.Context, id string, enabled bo
 	return nil
 }
 
-// PinHostKey records the host key of a target that has none pinned yet. It never replaces a
-// pinned key: changing one is a deliberate act, not a side effect of a send.
-func (s *Store) PinHostKey(ctx context.Context, targetID, pin string) error {
-	tag, err := s.db.Exec(ctx, `UPDATE targets SET host_key = $2, updated_at = now() WHERE id = $1 AND host_key = ''`, targetID, pin)
+// ErrPinned is returned when a send would pin an identity on a target that has one pinned.
+var ErrPinned = errors.New("the target already pins its server's identity")
+
+// PinTarget stores settings that pin the identity a server presented, on a target whose
+// settings are still was: a concurrent change (another pin, an update) wins, and this call
+// fails with ErrPinned. A pinned identity is never replaced by a send.
+func (s *Store) PinTarget(ctx context.Context, targetID string, was, settings []byte) error {
+	tag, err := s.db.Exec(ctx, `UPDATE targets SET settings = $3, updated_at = now() WHERE id = $1 AND settings = $2::jsonb`,
+		targetID, string(was), string(settings))
 	if err != nil {
-		return fmt.Errorf("pin host key: %w", err)
+		return fmt.Errorf("pin the server's identity: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("pin host key: target %s already has a pinned host key", targetID)
+		return fmt.Errorf("target %s: %w", targetID, ErrPinned)
 	}
 	return nil
 }

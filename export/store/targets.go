@@ -20,25 +20,47 @@ type TargetInUseError struct {
 }
 
 func (e *TargetInUseError) Error() string {
-	return fmt.Sprintf("target %s is used by %d destination(s): %s; point them elsewhere or remove them first",
+	return fmt.Sprintf("target %s is used by %d destination(s): %s; move each to another target (eventexport destinations update ID --target OTHER) or remove it (eventexport destinations remove ID) first",
 		e.TargetID, len(e.Destinations), strings.Join(e.Destinations, ", "))
 }
 
 func (e *TargetInUseError) Unwrap() error { return ErrTargetInUse }
 
-func insertTarget(ctx context.Context, tx pgx.Tx, t Target, shared bool) (string, error) {
+func (s *Store) insertTarget(ctx context.Context, tx pgx.Tx, t Target, shared bool) (string, error) {
+	names, sealed, err := s.sealSecrets(t)
+	if err != nil {
+		return "", err
+	}
 	var id string
-	err := tx.QueryRow(ctx, `
-		INSERT INTO targets (name, host, port, username, password_sealed, private_key_sealed,
-			passphrase_sealed, host_key, base_dir, legacy_crypto, shared)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		RETURNING id`,
-		t.Name, t.Host, t.Port, t.User, t.sealedPassword, t.sealedKey, t.sealedPassphrase,
-		t.HostKey, t.BaseDir, t.LegacyCrypto, shared).Scan(&id)
+	err = tx.QueryRow(ctx, `INSERT INTO targets (name, kind, settings, shared) VALUES ($1, $2, $3, $4) RETURNING id`,
+		t.Name, t.Kind, string(t.Settings), shared).Scan(&id)
 	if err != nil {
 		return "", fmt.Errorf("insert target: %w", err)
 	}
+	if err := writeSecrets(ctx, tx, id, names, sealed); err != nil {
+		return "", err
+	}
 	return id, nil
+}
+
+// writeSecrets stores sealed secrets of a target by name; an empty one is removed.
+func writeSecrets(ctx context.Context, tx pgx.Tx, targetID string, names []string, sealed [][]byte) error {
+	if len(names) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		WITH given AS (SELECT * FROM unnest($2::text[], $3::bytea[]) AS g(name, sealed)),
+		removed AS (
+			DELETE FROM target_secrets s USING given g
+			WHERE s.target_id = $1 AND s.name = g.name AND g.sealed IS NULL
+		)
+		INSERT INTO target_secrets (target_id, name, sealed)
+		SELECT $1, name, sealed FROM given WHERE sealed IS NOT NULL
+		ON CONFLICT (target_id, name) DO UPDATE SET sealed = excluded.sealed`, targetID, names, sealed)
+	if err != nil {
+		return fmt.Errorf("store target secrets: %w", err)
+	}
+	return nil
 }
 
 // lockSharedTarget checks that a shared target exists and keeps it from being removed until
@@ -57,13 +79,10 @@ func lockSharedTarget(ctx context.Context, tx pgx.Tx, id string) error {
 
 // AddTarget stores a shared target: one server that several destinations deliver to.
 func (s *Store) AddTarget(ctx context.Context, t Target) (Target, error) {
-	if err := s.seal(&t); err != nil {
-		return Target{}, err
-	}
 	var id string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		var err error
-		id, err = insertTarget(ctx, tx, t, true)
+		id, err = s.insertTarget(ctx, tx, t, true)
 		return err
 	})
 	if err != nil {
@@ -72,16 +91,35 @@ func (s *Store) AddTarget(ctx context.Context, t Target) (Target, error) {
 	return s.Target(ctx, id)
 }
 
-const targetColumns = `t.id, coalesce(t.name, ''), t.host, t.port, t.username, t.host_key, t.base_dir,
-	t.legacy_crypto, t.shared, t.password_sealed, t.private_key_sealed, t.passphrase_sealed`
+const targetColumns = `t.id, coalesce(t.name, ''), t.kind, t.settings::text, t.shared,
+	ARRAY(SELECT name FROM target_secrets x WHERE x.target_id = t.id ORDER BY name),
+	ARRAY(SELECT sealed FROM target_secrets x WHERE x.target_id = t.id ORDER BY name)`
+
+// targetScan returns the scan destinations of targetColumns, and a function making the
+// target of what was scanned.
+func targetScan() ([]any, func() Target) {
+	var t Target
+	var settings string
+	var names []string
+	var sealed [][]byte
+	return []any{&t.ID, &t.Name, &t.Kind, &settings, &t.Shared, &names, &sealed}, func() Target {
+		t.Settings = []byte(settings)
+		t.Has = make(map[string]bool, len(names))
+		t.sealed = make(map[string][]byte, len(names))
+		for i, n := range names {
+			t.Has[n] = true
+			t.sealed[n] = sealed[i]
+		}
+		return t
+	}
+}
 
 func scanTarget(row pgx.Row) (Target, error) {
-	var t Target
-	err := row.Scan(&t.ID, &t.Name, &t.Host, &t.Port, &t.User, &t.HostKey, &t.BaseDir, &t.LegacyCrypto, &t.Shared,
-		&t.sealedPassword, &t.sealedKey, &t.sealedPassphrase)
-	t.HasPassword = t.sealedPassword != nil
-	t.HasKey = t.sealedKey != nil
-	return t, err
+	dest, made := targetScan()
+	if err := row.Scan(dest...); err != nil {
+		return Target{}, err
+	}
+	return made(), nil
 }
 
 // Target returns one shared target, secrets still sealed.
@@ -112,99 +150,33 @@ func (s *Store) Targets(ctx context.Context) ([]Target, error) {
 	return out, nil
 }
 
-// TargetUpdate changes some fields of a target; nil fields stay as they are. A change applies
-// to every destination that uses the target.
-type TargetUpdate struct {
-	Name         *string
-	Host         *string
-	Port         *int
-	User         *string
-	Password     *string // "" removes the password
-	PrivateKey   *[]byte // empty removes the key (and its passphrase)
-	Passphrase   *[]byte
-	HostKey      *string // "" unpins: the next test send may pin the presented key again
-	BaseDir      *string
-	LegacyCrypto *bool
-}
-
-// HasSecrets reports whether the update stores a password or a private key.
-func (u TargetUpdate) HasSecrets() bool {
-	return (u.Password != nil && *u.Password != "") || (u.PrivateKey != nil && len(*u.PrivateKey) > 0)
-}
-
-// UpdateTarget applies u to the shared target id.
-func (s *Store) UpdateTarget(ctx context.Context, id string, u TargetUpdate) (Target, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return Target{}, fmt.Errorf("target %q: %w", id, ErrNotFound)
-	}
-	sets := []string{"updated_at = now()"}
-	args := []any{id}
-	set := func(col string, v any) {
-		args = append(args, v)
-		sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
-	}
-	sealed := func(plain []byte) ([]byte, error) {
-		if len(plain) == 0 {
-			return nil, nil
-		}
-		if s.sealer == nil {
-			return nil, s.noSealer
-		}
-		return s.sealer.Seal(plain)
-	}
-	if u.Name != nil {
-		set("name", *u.Name)
-	}
-	if u.Host != nil {
-		set("host", *u.Host)
-	}
-	if u.Port != nil {
-		set("port", *u.Port)
-	}
-	if u.User != nil {
-		set("username", *u.User)
-	}
-	if u.Password != nil {
-		v, err := sealed([]byte(*u.Password))
-		if err != nil {
-			return Target{}, err
-		}
-		set("password_sealed", v)
-	}
-	if u.PrivateKey != nil {
-		v, err := sealed(*u.PrivateKey)
-		if err != nil {
-			return Target{}, err
-		}
-		set("private_key_sealed", v)
-		if len(*u.PrivateKey) == 0 && u.Passphrase == nil {
-			set("passphrase_sealed", nil)
-		}
-	}
-	if u.Passphrase != nil {
-		v, err := sealed(*u.Passphrase)
-		if err != nil {
-			return Target{}, err
-		}
-		set("passphrase_sealed", v)
-	}
-	if u.HostKey != nil {
-		set("host_key", *u.HostKey)
-	}
-	if u.BaseDir != nil {
-		set("base_dir", *u.BaseDir)
-	}
-	if u.LegacyCrypto != nil {
-		set("legacy_crypto", *u.LegacyCrypto)
-	}
-	tag, err := s.db.Exec(ctx, `UPDATE targets SET `+strings.Join(sets, ", ")+` WHERE id = $1 AND shared`, args...)
+// updateTarget stores t's name, kind and settings, and its secrets in the clear (an empty
+// one is removed), in tx.
+func (s *Store) updateTarget(ctx context.Context, tx pgx.Tx, t Target) error {
+	names, sealed, err := s.sealSecrets(t)
 	if err != nil {
-		return Target{}, fmt.Errorf("update target %s: %w", id, err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
-		return Target{}, fmt.Errorf("target %s: %w", id, ErrNotFound)
+	if _, err := tx.Exec(ctx, `UPDATE targets SET name = $2, kind = $3, settings = $4, updated_at = now() WHERE id = $1`,
+		t.ID, t.Name, t.Kind, string(t.Settings)); err != nil {
+		return fmt.Errorf("update target %s: %w", t.ID, err)
 	}
-	return s.Target(ctx, id)
+	return writeSecrets(ctx, tx, t.ID, names, sealed)
+}
+
+// UpdateTarget stores the changed shared target t (as Configure made it: secrets given in
+// the clear, an empty one removed). A change applies to every destination that uses it.
+func (s *Store) UpdateTarget(ctx context.Context, t Target) (Target, error) {
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockSharedTarget(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		return s.updateTarget(ctx, tx, t)
+	})
+	if err != nil {
+		return Target{}, err
+	}
+	return s.Target(ctx, t.ID)
 }
 
 // RemoveTarget deletes a shared target that no destination uses; otherwise it returns a
@@ -222,7 +194,7 @@ func (s *Store) RemoveTarget(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("remove target %s: %w", id, err)
 		}
-		rows, err := tx.Query(ctx, `SELECT id::text FROM destinations WHERE target_id = $1 ORDER BY created_at, id`, id)
+		rows, err := tx.Query(ctx, `SELECT id::text FROM destinations WHERE target_id = $1 AND removed_at IS NULL ORDER BY created_at, id`, id)
 		if err != nil {
 			return fmt.Errorf("remove target %s: %w", id, err)
 		}

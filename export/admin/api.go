@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"bytes"
@@ -15,43 +15,27 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventexport/eventexport/export/store"
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/export/support"
 )
 
-// maxRequestBody bounds the body of an admin API request: a target with a private key is a
+// MaxRequestBody bounds the body of an admin API request: a target with a private key is a
 // few KiB.
-const maxRequestBody = 1 << 20
+const MaxRequestBody = 1 << 20
 
-//go:embed api_openapi.json
+//go:embed openapi.json
 var openAPIDocument []byte
-
-// apiConfig wires the admin API.
-type apiConfig struct {
-	Config config
-	Store  *store.Store
-	// Token is what the Authorization: Bearer header must hold. When empty, every /v1
-	// request is refused: the API is off.
-	Token  string
-	Logger *slog.Logger
-	Now    func() time.Time
-}
 
 // api serves the admin API under /v1: the same operations as the command line, with the
 // same validation and the same plain-words errors, as JSON.
 type api struct {
-	cfg       apiConfig
+	cfg       Config
 	tokenHash [sha256.Size]byte
 	mux       *http.ServeMux
 	patterns  []string // the routes, "METHOD /path"
 }
 
-func newAPI(cfg apiConfig) *api {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+func newAPI(cfg Config) *api {
 	a := &api{cfg: cfg, tokenHash: sha256.Sum256([]byte(cfg.Token)), mux: http.NewServeMux()}
 	routes := []struct {
 		pattern string
@@ -65,6 +49,8 @@ func newAPI(cfg apiConfig) *api {
 		{"GET /v1/destinations", a.listDestinations},
 		{"POST /v1/destinations", a.addDestination},
 		{"GET /v1/destinations/{id}", a.showDestination},
+		{"PATCH /v1/destinations/{id}", a.updateDestination},
+		{"DELETE /v1/destinations/{id}", a.removeDestination},
 		{"POST /v1/destinations/{id}/disable", a.setEnabled(false)},
 		{"POST /v1/destinations/{id}/enable", a.setEnabled(true)},
 		{"POST /v1/destinations/{id}/test-send", a.testSend},
@@ -161,34 +147,36 @@ type errorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
+// statusOf is the HTTP status of each kind of failure: the one place it is decided.
+var statusOf = map[support.Kind]int{
+	support.KindInvalid:          http.StatusBadRequest,
+	support.KindNotFound:         http.StatusNotFound,
+	support.KindUnknownReference: http.StatusUnprocessableEntity,
+	support.KindConflict:         http.StatusConflict,
+	support.KindConfig:           http.StatusInternalServerError,
+	support.KindInternal:         http.StatusInternalServerError,
+}
+
 // fail answers with err as a JSON error: bad input is 400 in the words the command line
 // uses; what the service cannot tell a client is logged and answered with a plain 500.
 func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var (
-		ae    *apiError
-		fe    *invalidField
-		inUse *store.TargetInUseError
-		ce    *configError
-	)
-	switch {
-	case errors.As(err, &ae):
-	case errors.As(err, &fe):
-		ae = &apiError{Status: http.StatusBadRequest, Code: "invalid", Message: fe.Error(), Field: fe.Field}
-	case errors.As(err, &inUse):
-		ae = &apiError{Status: http.StatusConflict, Code: "target_in_use", Message: inUse.Error()}
-	case errors.Is(err, errHostKeyPinned):
-		ae = &apiError{Status: http.StatusConflict, Code: "host_key_pinned", Message: err.Error(), Field: "accept_host_key"}
-	case errors.As(err, &ce):
-		a.cfg.Logger.Error("admin api: the service's configuration refuses the request", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.String("error", ce.Error()))
-		ae = &apiError{Status: http.StatusInternalServerError, Code: "configuration", Message: ce.Error()}
-	case errors.Is(err, store.ErrNotFound):
-		ae = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}
-	default:
-		a.cfg.Logger.Error("admin api request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.String("error", err.Error()))
-		ae = &apiError{Status: http.StatusInternalServerError, Code: "internal",
-			Message: "the request failed inside the service; its log says why"}
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		kind, code, field := support.KindOf(err)
+		ae = &apiError{Status: statusOf[kind], Code: code, Message: err.Error(), Field: field}
+		var fe *delivery.FieldError
+		if errors.As(err, &fe) && errors.Is(fe.Err, delivery.ErrUnknownField) {
+			ae.Message = fmt.Sprintf("%s: unknown field (see /v1/openapi.json for the fields of this request)", fe.Field)
+		}
+		switch kind {
+		case support.KindConfig:
+			a.cfg.Logger.Error("admin api: the service's configuration refuses the request", slog.String("method", r.Method),
+				slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		case support.KindInternal:
+			a.cfg.Logger.Error("admin api request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.String("error", err.Error()))
+			ae.Message = "the request failed inside the service; its log says why"
+		}
 	}
 	writeJSONStatus(w, ae.Status, errorBody{errorDetail{Code: ae.Code, Message: ae.Message, Field: ae.Field}})
 }
@@ -204,7 +192,7 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decodeBody reads one JSON object into v: application/json, at most maxRequestBody bytes,
+// decodeBody reads one JSON object into v: application/json, at most MaxRequestBody bytes,
 // no unknown fields, nothing after it. With optional, an empty body leaves v as it is.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) error {
 	ct := r.Header.Get("Content-Type")
@@ -215,11 +203,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any, optional bool) er
 				Message: fmt.Sprintf("Content-Type %q: send application/json", ct)}
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-			Message: fmt.Sprintf("the request body is larger than %d bytes", maxRequestBody)}
+			Message: fmt.Sprintf("the request body is larger than %d bytes", MaxRequestBody)}
 	}
 	if err != nil {
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Message: "read the request body: " + err.Error()}

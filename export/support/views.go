@@ -1,0 +1,182 @@
+package support
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/store"
+)
+
+// DestinationView is a destination as support sees it, in the CLI and the API: never a
+// secret (which ones are set shows as has_…), URLs redacted, alert webhooks cut to their host.
+type DestinationView struct {
+	ID         string
+	CompanyID  string
+	Name       string
+	Kind       string
+	URL        string
+	Path       string
+	Format     string
+	EventTypes []string
+	Enabled    bool
+	StartDate  string
+	TargetID   string // only for a shared target: a destination's own target is not shown by id
+	AlertURL   string
+	CreatedAt  time.Time
+	// Pinned tells whether the target pins its server's identity (host key, certificate).
+	Pinned bool
+	// Settings are the target's, as its transport shows them.
+	Settings []delivery.Field
+}
+
+// ViewDestination returns the view of d.
+func ViewDestination(d store.Destination) DestinationView {
+	v := DestinationView{ID: d.ID, CompanyID: d.CompanyID, Name: d.Name, Kind: d.Target.Kind, Path: d.Path,
+		Format: string(d.Format), EventTypes: d.EventTypes, Enabled: d.Enabled, StartDate: d.StartDate.String(),
+		CreatedAt: d.CreatedAt}
+	if d.Target.Shared {
+		v.TargetID = d.Target.ID
+	}
+	if d.AlertURL != "" {
+		v.AlertURL = export.RedactWebhook(d.AlertURL)
+	}
+	if tr, err := delivery.Lookup(d.Target.Kind); err == nil {
+		v.URL = tr.URL(d.Target.Target, d.Path)
+		v.Path = tr.Dir(d.Target.Target, d.Path)
+		v.Settings = tr.Describe(d.Target.Target)
+		v.Pinned = tr.Pinned(d.Target.Target)
+	}
+	return v
+}
+
+// MarshalJSON writes the view as one flat object: the destination's fields, then its
+// target's settings.
+func (v DestinationView) MarshalJSON() ([]byte, error) {
+	fields := []delivery.Field{
+		{Name: "id", Value: v.ID}, {Name: "company_id", Value: v.CompanyID}, {Name: "name", Value: v.Name},
+		{Name: "kind", Value: v.Kind}, {Name: "url", Value: v.URL}, {Name: "path", Value: v.Path},
+		{Name: "format", Value: v.Format}, {Name: "event_types", Value: v.EventTypes},
+		{Name: "enabled", Value: v.Enabled}, {Name: "start_date", Value: v.StartDate},
+	}
+	if v.TargetID != "" {
+		fields = append(fields, delivery.Field{Name: "target_id", Value: v.TargetID})
+	}
+	if v.AlertURL != "" {
+		fields = append(fields, delivery.Field{Name: "alert_url", Value: v.AlertURL})
+	}
+	fields = append(fields, delivery.Field{Name: "created_at", Value: v.CreatedAt})
+	return marshalFields(append(fields, v.Settings...))
+}
+
+// TargetView is a shared target as support sees it: never a secret.
+type TargetView struct {
+	ID       string
+	Name     string
+	Kind     string
+	URL      string
+	Settings []delivery.Field
+}
+
+// ViewTarget returns the view of t.
+func ViewTarget(t store.Target) TargetView {
+	v := TargetView{ID: t.ID, Name: t.Name, Kind: t.Kind}
+	if tr, err := delivery.Lookup(t.Kind); err == nil {
+		v.URL = tr.URL(t.Target, "")
+		v.Settings = tr.Describe(t.Target)
+	}
+	return v
+}
+
+// MarshalJSON writes the view as one flat object.
+func (v TargetView) MarshalJSON() ([]byte, error) {
+	return marshalFields(append([]delivery.Field{
+		{Name: "id", Value: v.ID}, {Name: "name", Value: v.Name}, {Name: "kind", Value: v.Kind}, {Name: "url", Value: v.URL},
+	}, v.Settings...))
+}
+
+// Setting returns the text of the setting named name, and whether there is one.
+func Setting(fields []delivery.Field, name string) (string, bool) {
+	for _, f := range fields {
+		if f.Name == name {
+			return f.Text, true
+		}
+	}
+	return "", false
+}
+
+// marshalFields writes fields as one JSON object, in their order.
+func marshalFields(fields []delivery.Field) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, err := json.Marshal(f.Name)
+		if err != nil {
+			return nil, err
+		}
+		val, err := json.Marshal(f.Value)
+		if err != nil {
+			return nil, err
+		}
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(val)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// RunView is a run with its attempts, as "runs list" and "runs show" print it.
+type RunView struct {
+	ID            string        `json:"id"`
+	DestinationID string        `json:"destination_id"`
+	EventType     string        `json:"event_type"`
+	Day           string        `json:"day"`
+	Kind          string        `json:"kind"`
+	Status        string        `json:"status"`
+	Attempts      []AttemptView `json:"attempts"`
+	FileName      string        `json:"file_name"`
+	RemotePath    string        `json:"remote_path"`
+	Events        *int64        `json:"events"`
+	Bytes         *int64        `json:"bytes"`
+	CreatedAt     time.Time     `json:"created_at"`
+	DeliveredAt   *time.Time    `json:"delivered_at"`
+	NextAttemptAt *time.Time    `json:"next_attempt_at"`
+	LastError     string        `json:"last_error"`
+
+	LastErrorClass string `json:"-"`
+}
+
+// AttemptView is one attempt of a run.
+type AttemptView struct {
+	Number     int        `json:"number"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at"`
+	Outcome    string     `json:"outcome"`
+	Error      string     `json:"error"`
+	ErrorClass string     `json:"error_class"`
+	Permanent  bool       `json:"permanent"`
+	Bytes      *int64     `json:"bytes"`
+	Events     *int64     `json:"events"`
+}
+
+// ViewRun returns the view of r and its attempts.
+func ViewRun(r store.Run, attempts []store.Attempt) RunView {
+	v := RunView{ID: r.ID, DestinationID: r.DestinationID, EventType: r.EventType, Day: r.Day.String(),
+		Kind: string(r.Kind), Status: string(r.Status), Attempts: []AttemptView{}, FileName: r.FileName,
+		RemotePath: r.RemotePath, Events: r.Events, Bytes: r.Bytes, CreatedAt: r.CreatedAt,
+		DeliveredAt: r.DeliveredAt, LastError: r.LastError, LastErrorClass: r.LastErrorClass}
+	if r.Status == store.StatusPending || r.Status == store.StatusRunning {
+		v.NextAttemptAt = r.NextAttemptAt
+	}
+	for _, a := range attempts {
+		v.Attempts = append(v.Attempts, AttemptView{Number: a.Number, StartedAt: a.StartedAt, FinishedAt: a.FinishedAt,
+			Outcome: a.Outcome, Error: a.Error, ErrorClass: a.ErrorClass, Permanent: a.Permanent, Bytes: a.Bytes, Events: a.Events})
+	}
+	return v
+}
