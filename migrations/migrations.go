@@ -34,6 +34,19 @@ func Migrate(ctx context.Context, conn *pgx.Conn) (applied int, err error) {
 	return applied, nil
 }
 
+// MigrateTo applies the pending migrations up to version, to test what a migration does to
+// the data an earlier version left.
+func MigrateTo(ctx context.Context, conn *pgx.Conn, version int32) error {
+	m, err := newMigrator(ctx, conn)
+	if err != nil {
+		return err
+	}
+	if err := m.MigrateTo(ctx, version); err != nil {
+		return fmt.Errorf("apply migrations to version %d: %w", version, err)
+	}
+	return nil
+}
+
 // Querier runs a query: a *pgx.Conn, *pgxpool.Pool or pgx.Tx.
 type Querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)

@@ -16,8 +16,8 @@ import (
 
 	"github.com/eventexport/eventexport/export"
 	"github.com/eventexport/eventexport/export/admin"
-	"github.com/eventexport/eventexport/export/support"
 	"github.com/eventexport/eventexport/export/store"
+	"github.com/eventexport/eventexport/export/support"
 	"github.com/eventexport/eventexport/migrations"
 )
 
