@@ -182,9 +182,9 @@ func (e *Error) advice() string {
 	case ClassAuth:
 		return "Check the user name, password or private key with the customer; retrying will not help"
 	case ClassHostKeyUnknown:
-		return "Nothing was uploaded. Confirm this fingerprint with the customer, then pin it (or send a test file accepting the presented key)"
+		return "Nothing was uploaded. Confirm this fingerprint with the customer, then pin it: eventexport test-send DESTINATION --accept-host-key, or eventexport destinations update DESTINATION --host-key PIN (targets update for a shared target)"
 	case ClassHostKeyMismatch:
-		return "Nothing was uploaded. The server may have been reinstalled, or the connection intercepted; confirm the new key with the customer before pinning it"
+		return "Nothing was uploaded. The server may have been reinstalled, or the connection intercepted; confirm the new key with the customer before pinning it with eventexport destinations update DESTINATION --host-key PIN (targets update for a shared target)"
 	case ClassPermission:
 		return "The account may not write there; ask the customer to grant write access or correct the path; retrying will not help"
 	case ClassNoSuchDir:
@@ -196,7 +196,7 @@ func (e *Error) advice() string {
 	case ClassServer:
 		return "The server reported a failure (it may be out of space); it will be retried"
 	case ClassConfig:
-		return "Correct the target's settings; retrying will not help"
+		return "Correct the target's settings (eventexport destinations update, or targets update for a shared target); retrying will not help"
 	}
 	return ""
 }

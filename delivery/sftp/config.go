@@ -8,12 +8,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventexport/eventexport/delivery"
 )
 
 // Default limits, from the vendor's published delivery terms.
 const (
-	DefaultConnectTimeout = 60 * time.Second
-	DefaultAttemptTimeout = 5 * time.Minute
+	DefaultConnectTimeout = delivery.DefaultConnectTimeout
+	DefaultAttemptTimeout = delivery.DefaultAttemptTimeout
 )
 
 // Config describes one target SFTP server and how to log in to it.

@@ -333,9 +333,9 @@ func (a *attempt) dial(ctx context.Context, checker *hostKeyChecker, exclude []s
 	}
 
 	a.setStage(delivery.StageTCPConnect)
-	d := net.Dialer{}
-	if a.cfg.SourceAddr != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(a.cfg.SourceAddr)}
+	d, err := delivery.Options{SourceAddr: a.cfg.SourceAddr}.Dialer()
+	if err != nil {
+		return nil, &delivery.Error{Class: delivery.ClassConfig, Stage: delivery.StageConfig, Addr: addr, Err: err}
 	}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

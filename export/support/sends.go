@@ -147,12 +147,12 @@ func (s *Service) TestSend(ctx context.Context, id string, accept bool, logger *
 
 // pinnedError is ErrPinned, naming the command that unpins.
 func pinnedError(d store.Destination) error {
-	how := fmt.Sprintf("eventexport destinations update %s --host-key ''", d.ID)
+	how := fmt.Sprintf("eventexport destinations update %s --host-key", d.ID)
 	if d.Target.Shared {
-		how = fmt.Sprintf("eventexport targets update %s --host-key ''", d.Target.ID)
+		how = fmt.Sprintf("eventexport targets update %s --host-key", d.Target.ID)
 	}
 	return &Error{Kind: ErrPinned.Kind, Code: ErrPinned.Code, Field: ErrPinned.Field,
-		Err: fmt.Errorf("destination %s: %w (if the server's key really changed and the customer confirmed the new one, pin it with --host-key, or unpin with %s, then send again)", d.ID, ErrPinned.Err, how)}
+		Err: fmt.Errorf("destination %s: %w (if the server's key really changed and the customer confirmed the new one, pin it with %s PIN, or unpin it with %s '' and send again with --accept-host-key)", d.ID, ErrPinned.Err, how, how)}
 }
 
 // MaxResendDays is the longest range one re-send may cover: a year.
