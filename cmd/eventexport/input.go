@@ -147,7 +147,7 @@ func (v *fieldValue) json(flagName string) (json.RawMessage, error) {
 		b, _ := strconv.ParseBool(v.text)
 		val = b
 	case listField:
-		var list []string
+		list := []string{}
 		for _, s := range strings.Split(v.text, ",") {
 			if s = strings.TrimSpace(s); s != "" {
 				list = append(list, s)

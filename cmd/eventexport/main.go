@@ -29,7 +29,7 @@ const usage = `eventexport delivers each night's events to customers' SFTP serve
 Usage:
   eventexport migrate                         apply database migrations
   eventexport targets add|list|show|update|remove     SFTP servers shared by destinations
-  eventexport destinations add|list|show|disable|enable
+  eventexport destinations add|update|list|show|disable|enable|remove
   eventexport run --destination ID --date YYYY-MM-DD
   eventexport test-send DESTINATION_ID [--accept-host-key]
   eventexport serve                           run the nightly exports and retries until SIGTERM

@@ -196,6 +196,7 @@ func configureChange(base delivery.Target, v input) (delivery.Target, error) {
 	if err != nil {
 		return base, err
 	}
+	was := s
 	out := base
 	out.Secrets = map[string][]byte{}
 	if v.URL != nil {
@@ -253,6 +254,11 @@ func configureChange(base delivery.Target, v input) (delivery.Target, error) {
 		out.Secrets[SecretPassphrase] = pass // a new key's passphrase, or none
 	} else if v.Passphrase != nil {
 		return base, delivery.Invalid("private_key_passphrase", "give it with the private_key it unlocks")
+	}
+	if (s.Host != was.Host || s.Port != was.Port) && v.HostKey == nil {
+		// Another server: the pin of the former one cannot hold. Deliveries are refused until
+		// the new server's key is pinned.
+		s.HostKey = ""
 	}
 	if v.HostKey != nil {
 		pin := strings.TrimSpace(*v.HostKey)

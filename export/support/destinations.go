@@ -137,6 +137,9 @@ func (s *Service) AddDestination(ctx context.Context, in delivery.Input) (store.
 	}
 	var names []string
 	if v.EventTypes != nil {
+		if len(*v.EventTypes) == 0 {
+			return store.Destination{}, invalid("event_types", "must name at least one event type")
+		}
 		names = *v.EventTypes
 	}
 	if nd.EventTypes, err = parseEventTypes(names); err != nil {
