@@ -2,9 +2,12 @@ package sftp
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pkg/sftp"
 )
@@ -12,10 +15,17 @@ import (
 // Striping. One SSH channel carries at most the server's flow-control
 // window per round trip: OpenSSH and golang.org/x/crypto/ssh both grant
 // 2 MiB, which caps a channel at about 40 MB/s over a 50 ms round trip, and
-// less once connection setup is counted. Files larger than a few segments
-// are therefore written over several SFTP sessions (channels) of the same
-// connection at once, each writing whole segments at their offsets with
-// pipelined requests.
+// less once connection setup is counted. To an OpenSSH server, files larger
+// than a few segments are therefore written over several SFTP sessions
+// (channels) of the same connection at once, each writing whole segments at
+// their offsets with pipelined requests.
+//
+// Only to OpenSSH: other servers are not safe with it. ProFTPD's mod_sftp
+// keeps one packet reassembly buffer per connection, and pkg/sftp sends each
+// WRITE as two channel messages, so WRITEs of several channels interleave
+// and desynchronise it; SFTPGo charges every handle on the file as an
+// upload of its own against the account's quota. Every other server gets
+// one session with pipelined writes.
 const (
 	segmentSize = 1 << 20
 	// maxSessions is the number of SFTP sessions a large upload uses.
@@ -48,9 +58,20 @@ type segment struct {
 // stripedWriter writes one file: the producer (write) reads segments from
 // the source in order and hands them to workers, one per SFTP session, that
 // write each with ReadFromWithConcurrency at its offset.
+//
+// A server that refuses pipelined writes (object stores that take only
+// sequential writes, appliances that allow one outstanding request) answers
+// a write with a failure: the segment is then written again one request at a
+// time, and so is the rest of the file. A refusal within the first segment
+// starts the file over, truncated, since such a server may have kept a
+// partial write.
 type stripedWriter struct {
 	s   *session
 	tmp string
+	// sequential: the server refused pipelined writes; one request at a time.
+	sequential atomic.Bool
+	// main is the file the first session writes through once it was started over.
+	main *sftp.File
 
 	segs   chan segment
 	free   chan []byte
@@ -79,7 +100,8 @@ func (a *attempt) write(s *session, f *sftp.File, tmp string, src io.Reader) err
 	go w.worker(f)
 
 	var off int64
-	striped := false
+	// Several sessions only to a server identified as OpenSSH; see Striping.
+	striped := !s.openSSH()
 produce:
 	for {
 		buf := w.buffer()
@@ -130,6 +152,11 @@ produce:
 			errs[i+1] = ef.Close()
 		}()
 	}
+	w.mu.Lock()
+	if w.main != nil {
+		f = w.main // the file was started over: the first handle is closed
+	}
+	w.mu.Unlock()
 	errs[0] = f.Close()
 	wg.Wait()
 
@@ -185,15 +212,51 @@ func (w *stripedWriter) worker(f *sftp.File) {
 			continue
 		default:
 		}
-		_, err := f.Seek(seg.off, io.SeekStart)
-		if err == nil {
-			_, err = f.ReadFromWithConcurrency(bytes.NewReader(seg.data), concurrentWrites)
-		}
+		var err error
+		f, err = w.writeSegment(f, seg)
 		w.free <- seg.buf
 		if err != nil {
 			w.fail(err)
 		}
 	}
+}
+
+// writeSegment writes seg at its offset through f: pipelined, or one request
+// at a time once the server refused pipelining. It returns the file to write
+// on through: f, or the file opened anew when it was started over.
+func (w *stripedWriter) writeSegment(f *sftp.File, seg segment) (*sftp.File, error) {
+	if !w.sequential.Load() {
+		_, err := f.Seek(seg.off, io.SeekStart)
+		if err == nil {
+			_, err = f.ReadFromWithConcurrency(bytes.NewReader(seg.data), concurrentWrites)
+		}
+		if err == nil || !isStatus(err) || errors.Is(err, os.ErrPermission) {
+			return f, err
+		}
+		// The server answered with a failure: write again, sequentially.
+		w.sequential.Store(true)
+		if seg.off == 0 {
+			// Start the file over: such servers may keep only what came in order. It is
+			// opened anew with truncation, as they refuse SETSTAT.
+			// Closed first: some servers refuse a second handle on a file.
+			_ = f.Close()
+			nf, err := w.s.sftp.OpenFile(w.tmp, os.O_WRONLY|os.O_TRUNC)
+			if err != nil {
+				return f, err
+			}
+			w.mu.Lock()
+			w.main = nf
+			w.mu.Unlock()
+			f = nf
+		}
+	}
+	for p := 0; p < len(seg.data); p += writePacket {
+		chunk := seg.data[p:min(p+writePacket, len(seg.data))]
+		if _, err := f.WriteAt(chunk, seg.off+int64(p)); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
 }
 
 // openExtra opens another SFTP session on the connection and, if the
@@ -223,4 +286,10 @@ func (w *stripedWriter) openExtra() {
 	w.extra = append(w.extra, f)
 	w.workers.Add(1)
 	go w.worker(f)
+}
+
+// openSSH reports whether the server identified itself as OpenSSH, whose
+// sftp-server is known to take writes over several sessions of one connection.
+func (s *session) openSSH() bool {
+	return strings.HasPrefix(string(s.ssh.ServerVersion()), "SSH-2.0-OpenSSH_")
 }

@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -271,6 +272,10 @@ type faultyFile struct {
 	*os.File
 	h     *handler
 	local string
+
+	mu       sync.Mutex
+	end      int64 // where the writes so far ended (SequentialWrites)
+	inFlight int   // writes being handled (OneOutstanding)
 }
 
 func (f *faultyFile) Close() error {
@@ -284,10 +289,36 @@ func (f *faultyFile) Close() error {
 
 var errInjected = errors.New("sftpserver: injected write failure")
 
+var (
+	errOutOfOrder  = errors.New("sftpserver: out-of-order write refused: writes must be sequential")
+	errOutstanding = errors.New("sftpserver: write refused: another request on this file is outstanding")
+)
+
 func (f *faultyFile) WriteAt(p []byte, off int64) (int, error) {
 	s, cs := f.h.s, f.h.cs
+	if s.opts.Faults.SequentialWrites || s.opts.Faults.OneOutstanding {
+		f.mu.Lock()
+		switch {
+		case s.opts.Faults.SequentialWrites && off != f.end:
+			f.mu.Unlock()
+			return 0, errOutOfOrder
+		case s.opts.Faults.OneOutstanding && f.inFlight > 0:
+			f.mu.Unlock()
+			return 0, errOutstanding
+		}
+		f.inFlight++
+		f.end = off + int64(len(p))
+		f.mu.Unlock()
+		defer func() {
+			// A slow medium: overlapping requests meet here.
+			time.Sleep(200 * time.Microsecond)
+			f.mu.Lock()
+			f.inFlight--
+			f.mu.Unlock()
+		}()
+	}
 	n := s.writes.Add(1)
-	if s.opts.Faults.FailWrite > 0 && n == int64(s.opts.Faults.FailWrite) {
+	if s.opts.Faults.FailWrite > 0 && n >= int64(s.opts.Faults.FailWrite) {
 		return 0, errInjected
 	}
 	total := cs.written.Add(int64(len(p)))

@@ -115,7 +115,8 @@ type Faults struct {
 	// then never answers a channel open (the SFTP session never starts).
 	StallAfterHandshake bool
 	// FailWrite makes the FailWrite-th write request (counting from 1 over
-	// the server's life) fail with a generic failure.
+	// the server's life) and every later one fail with a generic failure,
+	// like a disk that filled up.
 	FailWrite int
 	// StallWritesAfter, if > 0, blocks writes in a connection once it has
 	// written this many bytes, until the connection closes: the server
@@ -126,6 +127,14 @@ type Faults struct {
 	DropAfterBytes int64
 	// StallRename blocks rename requests until the connection closes.
 	StallRename bool
+	// SequentialWrites refuses a write that does not continue the file where
+	// the writes before it ended, like object-store servers (AWS Transfer
+	// Family, Azure Blob SFTP). Requests are handled by several workers, so
+	// pipelined writes arrive out of order.
+	SequentialWrites bool
+	// OneOutstanding refuses a write to a file while another write to it is
+	// being handled, like appliances that take one request at a time.
+	OneOutstanding bool
 }
 
 // Server is a running SSH+SFTP server.
@@ -149,6 +158,7 @@ type Server struct {
 	writes      atomic.Int64
 	setstats    atomic.Int64
 	connections atomic.Int64
+	sessions    atomic.Int64
 }
 
 // Start starts a server on 127.0.0.1 on a free port. Close stops it.
@@ -355,11 +365,13 @@ type Stats struct {
 	Connections int64 // TCP connections accepted
 	Writes      int64 // write requests
 	Setstats    int64 // setstat and fsetstat requests
+	Sessions    int64 // session channels asked for, refused ones included
 }
 
 // Stats returns counters since Start.
 func (s *Server) Stats() Stats {
-	return Stats{Connections: s.connections.Load(), Writes: s.writes.Load(), Setstats: s.setstats.Load()}
+	return Stats{Connections: s.connections.Load(), Writes: s.writes.Load(), Setstats: s.setstats.Load(),
+		Sessions: s.sessions.Load()}
 }
 
 // RemoteAddrs lists the client addresses of the connections accepted.
@@ -451,6 +463,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			nch.Reject(ssh.UnknownChannelType, "only session channels")
 			continue
 		}
+		s.sessions.Add(1)
 		if sessions++; s.opts.MaxSessions > 0 && sessions > s.opts.MaxSessions {
 			nch.Reject(ssh.ResourceShortage, "too many sessions")
 			continue

@@ -1,0 +1,55 @@
+package sftp_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"path/filepath"
+	"testing"
+
+	"github.com/eventexport/eventexport/delivery/sftptest"
+)
+
+// Servers that refuse pipelined writes get the file all the same, within the same attempt:
+// object stores that take only sequential writes, and appliances that take one request at a
+// time. A refusal in the first segment starts the file over; a later one writes on, one
+// request at a time.
+func TestServersThatRefusePipelinedWrites(t *testing.T) {
+	data := make([]byte, 3<<20+12345)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	for name, faults := range map[string]sftptest.Faults{
+		"sequential writes only":  {SequentialWrites: true},
+		"one outstanding request": {OneOutstanding: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := sftptest.NewServer(t, sftptest.Options{Faults: faults, RefuseSetstat: true})
+			p, err, _ := put(t, srv.Config("/in"), "big.json", bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("Put: %v", err)
+			}
+			assertFile(t, filepath.Join(srv.Root(), p), string(data))
+			assertOnlyFiles(t, filepath.Join(srv.Root(), "in"), "big.json")
+			if n := srv.Stats().Setstats; n != 0 {
+				t.Errorf("Put sent %d setstat requests, want none", n)
+			}
+		})
+	}
+}
+
+// A server that is not OpenSSH is written through one session of its connection: ProFTPD
+// desynchronises when writes of several sessions interleave, and SFTPGo charges each handle
+// against the quota.
+func TestOneSessionUnlessOpenSSH(t *testing.T) {
+	srv := sftptest.NewServer(t, sftptest.Options{MaxSessions: 1})
+	data := bytes.Repeat([]byte("0123456789abcdef"), (8<<20)/16)
+	p, err, _ := put(t, srv.Config("/in"), "big.csv", bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	assertFile(t, filepath.Join(srv.Root(), p), string(data))
+	if n := srv.Stats().Sessions; n != 1 {
+		t.Errorf("Put opened %d sessions on a server that is not OpenSSH, want 1", n)
+	}
+}
