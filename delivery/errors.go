@@ -71,6 +71,9 @@ type Error struct {
 	Path string
 	// Hint replaces the generic advice for the class, when set.
 	Hint string
+	// Once says the attempt is not retried (a manual run or a test send): the advice then
+	// promises no retry.
+	Once bool
 }
 
 // Error says what happened and what to do, in plain words.
@@ -88,7 +91,11 @@ func (e *Error) Error() string {
 		b.WriteString(e.Err.Error())
 		b.WriteString(")")
 	}
-	if advice := cmpStr(e.Hint, e.advice()); advice != "" {
+	advice := cmpStr(e.Hint, e.advice())
+	if e.Once {
+		advice = strings.Replace(advice, "; it will be retried", "; this attempt is not retried", 1)
+	}
+	if advice != "" {
 		b.WriteString(". ")
 		b.WriteString(advice)
 	}

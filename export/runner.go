@@ -81,7 +81,9 @@ func Open(st *store.Store, d store.Destination, o delivery.Options) (Sink, error
 // customer's server.
 type SourceError struct{ Err error }
 
-func (e *SourceError) Error() string { return "read events: " + e.Err.Error() }
+func (e *SourceError) Error() string {
+	return "reading the events from the database failed: " + e.Err.Error()
+}
 func (e *SourceError) Unwrap() error { return e.Err }
 
 // Classify names the class of a failed attempt's error and whether retrying can help.
@@ -136,6 +138,10 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 	out.Attempt = n
 	if out.Err != nil {
 		out.Class, out.Permanent = Classify(out.Err)
+		var de *delivery.Error
+		if next == nil && errors.As(out.Err, &de) {
+			de.Once = true // nothing retries this attempt: its message must not say otherwise
+		}
 	}
 
 	end := store.AttemptEnd{Delivered: out.Err == nil, RemotePath: out.RemotePath, Events: out.Events, Bytes: out.Bytes,
