@@ -21,6 +21,7 @@ const (
 	listField                    // comma-separated: a JSON array of strings
 	secretFile                   // a file holding a password or passphrase: its text, final newline dropped
 	keyFile                      // a file holding a key: its text as it is
+	linesField                   // repeatable: a JSON string of the values given, one per line
 )
 
 // flagField is a command-line flag that sets a field of a support request.
@@ -41,7 +42,9 @@ var (
 	passwordFlag   = flagField{"password-file", "password", secretFile, "`FILE` holding the password, instead of putting it in --url"}
 	privateKeyFlag = flagField{"private-key", "private_key", keyFile, "`FILE` holding the SSH private key (OpenSSH or PEM)"}
 	passphraseFlag = flagField{"key-passphrase-file", "private_key_passphrase", secretFile, "`FILE` holding the private key's passphrase"}
-	hostKeyFlag    = flagField{"host-key", "host_key", textField, "pinned host key `PIN`: a SHA256:… fingerprint or a known_hosts line (\"\" unpins)"}
+	hostKeyFlag    = flagField{"host-key", "host_key", linesField, "pinned host key `PIN`: a SHA256:… fingerprint or a known_hosts line; repeat it to pin several keys (\"\" unpins)"}
+	addHostKeyFlag = flagField{"add-host-key", "add_host_key", linesField, "with update: pin another host key `PIN` besides those pinned (a customer rotating keys); repeatable"}
+	dropHostKey    = flagField{"drop-host-key", "drop_host_key", textField, "with update: unpin the host key `PIN` (the line or its SHA256 fingerprint)"}
 	legacyFlag     = flagField{"legacy-crypto", "legacy_crypto", boolField, "allow SHA-1-era SSH algorithms for an old server"}
 	nameFlag       = flagField{"name", "name", textField, "a name for people"}
 )
@@ -54,7 +57,7 @@ var destinationFlags = []flagField{
 	{"path", "path", textField, "with --target: the `DIR` under the target's base directory"},
 	{"format", "format", textField, "file format: json or csv"},
 	{"events", "event_types", listField, "event types, comma-separated (default courseComplete)"},
-	passwordFlag, privateKeyFlag, passphraseFlag, hostKeyFlag,
+	passwordFlag, privateKeyFlag, passphraseFlag, hostKeyFlag, addHostKeyFlag, dropHostKey,
 	nameFlag,
 	{"start-date", "start_date", textField, "first day to deliver, YYYY-MM-DD (default: today; its file comes tonight)"},
 	legacyFlag,
@@ -63,7 +66,7 @@ var destinationFlags = []flagField{
 
 // targetFlags are the flags of targets add and update.
 var targetFlags = []flagField{nameFlag, urlFlag, hostFlag, portFlag, userFlag, baseDirFlag, passwordFlag,
-	privateKeyFlag, passphraseFlag, hostKeyFlag, legacyFlag}
+	privateKeyFlag, passphraseFlag, hostKeyFlag, addHostKeyFlag, dropHostKey, legacyFlag}
 
 // otherFlagNames are the flags of fields outside those lists.
 var otherFlagNames = map[string]string{"from": "--from", "to": "--to", "destination": "--destination",
@@ -88,6 +91,7 @@ func flagOf(field string) string {
 type fieldValue struct {
 	kind fieldKind
 	text string
+	set  bool
 }
 
 func (v *fieldValue) String() string { return v.text }
@@ -102,7 +106,12 @@ func (v *fieldValue) Set(s string) error {
 			return fmt.Errorf("%q is not true or false", s)
 		}
 	}
-	v.text = s
+	if v.kind == linesField && v.set && s != "" {
+		if v.text != "" {
+			s = v.text + "\n" + s
+		}
+	}
+	v.text, v.set = s, true
 	return nil
 }
 func (v *fieldValue) IsBoolFlag() bool { return v.kind == boolField }
@@ -138,7 +147,7 @@ func bindFields(fs *flag.FlagSet, fields []flagField) func() (delivery.Input, er
 func (v *fieldValue) json(flagName string) (json.RawMessage, error) {
 	var val any
 	switch v.kind {
-	case textField:
+	case textField, linesField:
 		val = v.text
 	case numberField:
 		n, _ := strconv.Atoi(v.text)

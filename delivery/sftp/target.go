@@ -243,6 +243,8 @@ type session struct {
 	sftp *sftp.Client
 	stop func() bool // stops closing conn when the attempt ends
 
+	keepalive chan struct{} // closed when the session closes
+
 	openers sync.WaitGroup // goroutines opening extra sessions
 	mu      sync.Mutex
 	extra   []*sftp.Client
@@ -258,6 +260,7 @@ func (s *session) addClient(c *sftp.Client) {
 // then, and waiting for the server to close each session costs a round
 // trip for nothing.
 func (s *session) Close() {
+	close(s.keepalive)
 	s.ssh.Close()
 	s.sftp.Close()
 	s.openers.Wait()
@@ -389,7 +392,28 @@ func (a *attempt) dial(ctx context.Context, checker *hostKeyChecker, exclude []s
 		sshClient.Close()
 		return fail(a.interrupted(ctx, delivery.StageSFTPSession))
 	}
-	return &session{conn: conn, ssh: sshClient, sftp: sc, stop: stopAttempt}, nil
+	s := &session{conn: conn, ssh: sshClient, sftp: sc, stop: stopAttempt, keepalive: make(chan struct{})}
+	go s.keepAlive(keepaliveEvery)
+	return s, nil
+}
+
+// keepaliveEvery is how often a session asks the server for a sign of life, so that firewalls
+// and NAT gateways on the way keep an idle-looking connection (a long rename, a slow producer).
+const keepaliveEvery = 15 * time.Second
+
+// keepAlive sends keepalive@openssh.com requests until the session closes. An unanswered one
+// does not end the attempt by itself: its hard time limit does.
+func (s *session) keepAlive(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.keepalive:
+			return
+		case <-t.C:
+			go func() { _, _, _ = s.ssh.SendRequest("keepalive@openssh.com", true, nil) }()
+		}
+	}
 }
 
 func (a *attempt) authMethods() []ssh.AuthMethod {

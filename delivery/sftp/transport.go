@@ -67,7 +67,7 @@ func (Transport) Schemes() []string { return []string{"sftp"} }
 // Fields lists the input fields of an SFTP target.
 func (Transport) Fields() []string {
 	return []string{"url", "host", "port", "user", "password", "private_key", "private_key_passphrase",
-		"host_key", "base_dir", "legacy_crypto"}
+		"host_key", "add_host_key", "drop_host_key", "base_dir", "legacy_crypto"}
 }
 
 // input is an SFTP target's fields as given; nil is absent.
@@ -80,6 +80,8 @@ type input struct {
 	PrivateKey   *string `json:"private_key"`
 	Passphrase   *string `json:"private_key_passphrase"`
 	HostKey      *string `json:"host_key"`
+	AddHostKey   *string `json:"add_host_key"`
+	DropHostKey  *string `json:"drop_host_key"`
 	BaseDir      *string `json:"base_dir"`
 	LegacyCrypto *bool   `json:"legacy_crypto"`
 }
@@ -95,6 +97,7 @@ func decodeInput(in delivery.Input) (input, error) {
 	}{
 		{"url", &v.URL}, {"host", &v.Host}, {"port", &v.Port}, {"user", &v.User}, {"password", &v.Password},
 		{"private_key", &v.PrivateKey}, {"private_key_passphrase", &v.Passphrase}, {"host_key", &v.HostKey},
+		{"add_host_key", &v.AddHostKey}, {"drop_host_key", &v.DropHostKey},
 		{"base_dir", &v.BaseDir}, {"legacy_crypto", &v.LegacyCrypto},
 	}
 	for _, f := range fields {
@@ -127,6 +130,9 @@ func (Transport) Configure(base *delivery.Target, in delivery.Input) (delivery.T
 }
 
 func configureNew(v input) (delivery.Target, error) {
+	if v.AddHostKey != nil || v.DropHostKey != nil {
+		return delivery.Target{}, delivery.Invalid("host_key", "give the pins of a new target with host_key (one per line)")
+	}
 	s := Settings{Host: strings.TrimSpace(str(v.Host)), User: str(v.User), BaseDir: str(v.BaseDir),
 		HostKey: strings.TrimSpace(str(v.HostKey))}
 	if v.Port != nil {
@@ -269,6 +275,23 @@ func configureChange(base delivery.Target, v input) (delivery.Target, error) {
 		}
 		s.HostKey = pin
 	}
+	if v.AddHostKey != nil {
+		pin := strings.TrimSpace(*v.AddHostKey)
+		if err := ValidateHostKeyPin(pin); err != nil || pin == "" {
+			if err == nil {
+				err = fmt.Errorf("is empty")
+			}
+			return base, &delivery.FieldError{Field: "add_host_key", Err: err}
+		}
+		s.HostKey = addPins(s.HostKey, pin)
+	}
+	if v.DropHostKey != nil {
+		kept, dropped := dropPin(s.HostKey, strings.TrimSpace(*v.DropHostKey))
+		if !dropped {
+			return base, delivery.Invalid("drop_host_key", "%q is not among the pinned host keys", strings.TrimSpace(*v.DropHostKey))
+		}
+		s.HostKey = kept
+	}
 	if v.LegacyCrypto != nil {
 		s.LegacyCrypto = *v.LegacyCrypto
 	}
@@ -391,4 +414,54 @@ func TargetOf(cfg Config) delivery.Target {
 	}
 	t, _ := s.target(delivery.Target{Secrets: secrets}) // marshalling Settings cannot fail
 	return t
+}
+
+// addPins adds the pin lines of add to pins, skipping those pinned already.
+func addPins(pins, add string) string {
+	have := map[string]bool{}
+	var out []string
+	for _, l := range strings.Split(pins, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !have[l] {
+			have[l] = true
+			out = append(out, l)
+		}
+	}
+	for _, l := range strings.Split(add, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !have[l] {
+			have[l] = true
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// dropPin removes from pins the lines equal to drop, or pinning the key whose SHA256
+// fingerprint drop is, and reports whether any was removed.
+func dropPin(pins, drop string) (string, bool) {
+	var out []string
+	dropped := false
+	for _, l := range strings.Split(pins, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if l == drop || pinFingerprint(l) == drop {
+			dropped = true
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n"), dropped
+}
+
+// pinFingerprint is the SHA256 fingerprint a pin line pins, or "".
+func pinFingerprint(line string) string {
+	p, err := parsePin(line)
+	if err != nil {
+		return ""
+	}
+	if p.key != nil {
+		return Fingerprint(p.key)
+	}
+	return p.fingerprint
 }
