@@ -32,6 +32,9 @@ type RunnerConfig struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Replica string // recorded on each attempt
+	// RecordWithin is how long recording an attempt's outcome is tried while the database does
+	// not answer; default 30 s. It must end before the claim's lease does.
+	RecordWithin time.Duration
 	// Observe, when set, is told of every recorded attempt (for metrics): the run as it was
 	// before the attempt, its outcome and how long it took.
 	Observe func(run store.Run, out Outcome, took time.Duration)
@@ -46,6 +49,7 @@ type Runner struct {
 // NewRunner returns a Runner. Location defaults to UTC, Now to time.Now, Logger to discard.
 func NewRunner(cfg RunnerConfig) *Runner {
 	cfg.Location = cmp.Or(cfg.Location, time.UTC)
+	cfg.RecordWithin = cmp.Or(cfg.RecordWithin, 30*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -152,12 +156,14 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 			end.Next = next(out)
 		}
 	}
-	// Record the outcome even when ctx was cancelled mid-attempt (shutdown): a bounded,
-	// independent context keeps the history true.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
+	// Record the outcome even when ctx was cancelled mid-attempt (shutdown), and while the
+	// database is away (it may be why the attempt failed), for up to RecordWithin: a bounded,
+	// independent context keeps the history true, and the next attempt follows the schedule.
 	took := time.Since(started)
-	if err := r.cfg.Store.FinishAttempt(rctx, run.ID, n, end, r.cfg.Now()); err != nil {
+	if err := r.record(ctx, run.ID, n, end); err != nil {
+		r.cfg.Logger.Error("the outcome of a delivery attempt could not be recorded: the database did not answer",
+			slog.String("run", run.ID), slog.Int("attempt", n), slog.Bool("delivered", out.Err == nil),
+			slog.String("remote_path", out.RemotePath), slog.Any("attempt_error", out.Err), slog.String("error", err.Error()))
 		return out, err
 	}
 	if r.cfg.Observe != nil {
@@ -181,6 +187,26 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 		r.cfg.Logger.Info("delivered", append(attrs, slog.String("remote_path", out.RemotePath))...)
 	}
 	return out, nil
+}
+
+// record stores how attempt n ended, trying again while the database does not answer, for up
+// to RecordWithin.
+func (r *Runner) record(ctx context.Context, runID string, n int, end store.AttemptEnd) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.RecordWithin)
+	defer cancel()
+	wait := 250 * time.Millisecond
+	for {
+		err := r.cfg.Store.FinishAttempt(rctx, runID, n, end, r.cfg.Now())
+		if err == nil || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrSuperseded) {
+			return err
+		}
+		select {
+		case <-rctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // errSinkGone stops the producer when the sink returned before reading everything.

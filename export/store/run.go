@@ -181,6 +181,10 @@ func (s *Store) BeginAttempt(ctx context.Context, runID, replica string, now tim
 	return n, nil
 }
 
+// ErrSuperseded is returned when an attempt's outcome comes after another replica took its
+// run over (the lease expired meanwhile): it is not recorded over the other's.
+var ErrSuperseded = errors.New("the attempt was taken over by another replica after its lease expired")
+
 // AttemptEnd is how an attempt ended and what becomes of its run.
 type AttemptEnd struct {
 	Delivered  bool
@@ -200,13 +204,17 @@ func (s *Store) FinishAttempt(ctx context.Context, runID string, n int, e Attemp
 		outcome = OutcomeDelivered
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+		tag, err := tx.Exec(ctx, `
 			UPDATE attempts SET finished_at = $3, outcome = $4, events = $5, bytes = $6, error = $7,
 				error_class = $8, permanent = $9
-			WHERE run_id = $1 AND number = $2`,
-			runID, n, now, outcome, e.Events, e.Bytes, e.Err, e.Class, e.Permanent)
+			WHERE run_id = $1 AND number = $2 AND outcome = $10`,
+			runID, n, now, outcome, e.Events, e.Bytes, e.Err, e.Class, e.Permanent, OutcomeRunning)
 		if err != nil {
 			return fmt.Errorf("record attempt end: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			// Another replica took the run over once this one's lease expired: the run is its now.
+			return fmt.Errorf("record attempt %d of run %s: %w", n, runID, ErrSuperseded)
 		}
 		switch {
 		case e.Delivered:
