@@ -64,6 +64,9 @@ type Options struct {
 	// ConnectTimeout bounds connecting (TCP, handshakes, login); AttemptTimeout a whole Put.
 	ConnectTimeout time.Duration
 	AttemptTimeout time.Duration
+	// ServerConns is how many connections to one server the process opens at once; 0 is the
+	// transport's default.
+	ServerConns int
 	// AcceptUnknown accepts whatever identity the server presents when none is pinned: trust
 	// on first use, for an explicit support action. The sink is then a Presenter.
 	AcceptUnknown bool
@@ -163,6 +166,23 @@ func Register(t Transport) {
 		panic(fmt.Sprintf("delivery: transport %q registered twice", t.Kind()))
 	}
 	registry[t.Kind()] = t
+}
+
+// IdleCloser is a Transport that keeps connections open for the next delivery.
+type IdleCloser interface {
+	// CloseIdle closes the connections kept idle.
+	CloseIdle()
+}
+
+// CloseIdle closes the idle connections of every transport: at shutdown.
+func CloseIdle() {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	for _, t := range registry {
+		if c, ok := t.(IdleCloser); ok {
+			c.CloseIdle()
+		}
+	}
 }
 
 // ErrUnknownKind is returned, wrapped, for a kind or URL scheme no transport serves.

@@ -28,13 +28,18 @@ type config struct {
 	ConnectTimeout time.Duration
 	AttemptTimeout time.Duration
 	SourceAddr     string
-	LogFormat      string     // EVENTEXPORT_LOG_FORMAT: json or text
-	LogLevel       slog.Level // EVENTEXPORT_LOG_LEVEL
+	ServerConns    int // EVENTEXPORT_SERVER_CONNECTIONS
+	// PoolSize is the fewest database connections the pool may open (serve: one per attempt
+	// in flight, and some for planning, claims and metrics); 0 keeps pgx's default.
+	PoolSize  int
+	LogFormat string     // EVENTEXPORT_LOG_FORMAT: json or text
+	LogLevel  slog.Level // EVENTEXPORT_LOG_LEVEL
 }
 
 // deliveryOptions are the service's delivery settings.
 func (c config) deliveryOptions() delivery.Options {
-	return delivery.Options{SourceAddr: c.SourceAddr, ConnectTimeout: c.ConnectTimeout, AttemptTimeout: c.AttemptTimeout}
+	return delivery.Options{SourceAddr: c.SourceAddr, ConnectTimeout: c.ConnectTimeout, AttemptTimeout: c.AttemptTimeout,
+		ServerConns: c.ServerConns}
 }
 
 // newService returns support's operations on st. observe, when not nil, is told of every
@@ -74,6 +79,9 @@ func loadConfig(getenv env) (config, error) {
 		return c, err
 	}
 	c.SourceAddr = strings.TrimSpace(getenv("EVENTEXPORT_SOURCE_ADDR"))
+	if c.ServerConns, err = intEnv(getenv, "EVENTEXPORT_SERVER_CONNECTIONS", 4, 1, 64); err != nil {
+		return c, err
+	}
 	if c.LogFormat, c.LogLevel, err = loadLogConfig(getenv); err != nil {
 		return c, err
 	}
@@ -158,7 +166,16 @@ func durationEnv(getenv env, name string, def time.Duration) (time.Duration, err
 
 // openStore connects to the database and checks that its schema is current.
 func openStore(ctx context.Context, c config) (*store.Store, func(), error) {
-	pool, err := pgxpool.New(ctx, c.DatabaseURL)
+	pcfg, err := pgxpool.ParseConfig(c.DatabaseURL)
+	if err != nil {
+		return nil, nil, badUsagef("DATABASE_URL: %v", err)
+	}
+	// Each attempt streams its events on a connection of its own: a pool smaller than the
+	// attempts in flight would make them wait for each other. pool_max_conns in the URL wins.
+	if !strings.Contains(c.DatabaseURL, "pool_max_conns") && pcfg.MaxConns < int32(c.PoolSize) {
+		pcfg.MaxConns = int32(c.PoolSize)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, nil, badUsagef("DATABASE_URL: %v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export"
 	"github.com/eventexport/eventexport/export/store"
 )
@@ -78,7 +79,7 @@ func loadServeConfig(getenv env) (serveConfig, error) {
 			sc.Retry.Jitter = -1
 		}
 	}
-	if sc.Concurrency, err = intEnv(getenv, "EVENTEXPORT_CONCURRENCY", 8, 1, 1024); err != nil {
+	if sc.Concurrency, err = intEnv(getenv, "EVENTEXPORT_CONCURRENCY", 32, 1, 1024); err != nil {
 		return sc, err
 	}
 	if sc.ShutdownGrace, err = durationEnv(getenv, "EVENTEXPORT_SHUTDOWN_GRACE", 30*time.Second); err != nil {
@@ -148,11 +149,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if _, err := migrate(ctx, sc.DatabaseURL); err != nil {
 		return err
 	}
+	sc.PoolSize = sc.Concurrency + 4
 	st, closeDB, err := openStore(ctx, sc.config)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
+	defer delivery.CloseIdle()
 	// Every delivery would fail without the stored secrets: refuse to start, saying why.
 	if err := st.CheckSecrets(ctx); err != nil {
 		return badUsage(err)

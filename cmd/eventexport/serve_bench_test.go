@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
 	"strconv"
 	"strings"
@@ -13,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/delivery/sftptest"
@@ -53,18 +57,64 @@ func benchEnv(name string, def int) int {
 	return def
 }
 
-// BenchmarkNight plans and delivers one night: EVENTEXPORT_BENCH_DESTINATIONS destinations
-// (default 50; the target size is 2000) of EVENTEXPORT_BENCH_EVENTS events each (default 100)
-// into one local SFTP server, as "serve" does, with EVENTEXPORT_BENCH_CONCURRENCY attempts at
-// once (default 8). It reports the night's wall time and the database statements per run.
+// BenchmarkNight plans and delivers one night as "serve" does, with its defaults:
+// EVENTEXPORT_BENCH_DESTINATIONS destinations (default 50; the target size is 2000) of
+// EVENTEXPORT_BENCH_EVENTS events each (default 100), spread over EVENTEXPORT_BENCH_SERVERS
+// server addresses (default 1), each a proxy adding EVENTEXPORT_BENCH_RTT_MS of round trip
+// (default 0) in front of one SFTP server: OpenSSH's sshd with EVENTEXPORT_BENCH_SSHD=1, else
+// the in-process server. Every server has one account, shared by its destinations (a shared
+// target). EVENTEXPORT_BENCH_CONCURRENCY and EVENTEXPORT_BENCH_SERVER_CONNECTIONS override the
+// service's defaults (32 and 4). It reports the night's wall time, runs/s, database statements
+// per run, and the most connections open at once to one server address.
+//
+//	EVENTEXPORT_BENCH_DESTINATIONS=2000 EVENTEXPORT_BENCH_SERVERS=50 EVENTEXPORT_BENCH_RTT_MS=50 \
+//	EVENTEXPORT_BENCH_SSHD=1 go test -run '^$' -bench Night -benchtime 1x ./cmd/eventexport
 func BenchmarkNight(b *testing.B) {
 	nDest := benchEnv("EVENTEXPORT_BENCH_DESTINATIONS", 50)
 	nEvents := benchEnv("EVENTEXPORT_BENCH_EVENTS", 100)
-	concurrency := benchEnv("EVENTEXPORT_BENCH_CONCURRENCY", 8)
+	nServers := benchEnv("EVENTEXPORT_BENCH_SERVERS", 1)
+	rtt := time.Duration(benchEnv("EVENTEXPORT_BENCH_RTT_MS", 0)) * time.Millisecond
+	concurrency := benchEnv("EVENTEXPORT_BENCH_CONCURRENCY", 32)
+	serverConns := benchEnv("EVENTEXPORT_BENCH_SERVER_CONNECTIONS", 4)
 	ctx := context.Background()
 	db := pgtest.New(b)
-	srv := sftptest.NewServer(b, sftptest.Options{User: "bench", Password: "bench"})
 	loc := newYorkZone()
+
+	// The server, and how a destination logs in to it.
+	var target sftp.Config
+	if os.Getenv("EVENTEXPORT_BENCH_SSHD") != "" {
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pub, err := ssh.NewPublicKey(priv.Public())
+		if err != nil {
+			b.Fatal(err)
+		}
+		block, err := ssh.MarshalPrivateKey(priv, "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		sshd, err := sftptest.StartSSHD(sftptest.SSHDOptions{AuthorizedKeys: []ssh.PublicKey{pub},
+			// One sshd stands for every server address: it must take all their handshakes.
+			ExtraConfig: []string{"MaxStartups 1000", "MaxSessions 100"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(sshd.Close)
+		target = sftp.Config{Host: "127.0.0.1", Port: sshd.Port, User: sshd.User, PrivateKey: pem.EncodeToMemory(block),
+			HostKey: sftp.Fingerprint(sshd.HostKeys[0]), Dir: sshd.Area + "/night"}
+	} else {
+		srv := sftptest.NewServer(b, sftptest.Options{User: "bench", Password: "bench"})
+		target = sftp.Config{Host: srv.Host(), Port: srv.Port(), User: "bench", Password: "bench",
+			HostKey: srv.HostKeyPin(), Dir: "/night"}
+	}
+	var proxies []*sftptest.Proxy
+	if nServers > 1 || rtt > 0 {
+		for range nServers {
+			proxies = append(proxies, sftptest.NewProxy(b, target.Addr(), rtt/2))
+		}
+	}
 
 	counter := &queryCounter{}
 	pcfg, err := pgxpool.ParseConfig(db.URL)
@@ -72,7 +122,7 @@ func BenchmarkNight(b *testing.B) {
 		b.Fatal(err)
 	}
 	pcfg.ConnConfig.Tracer = counter
-	pcfg.MaxConns = int32(max(4, concurrency+2))
+	pcfg.MaxConns = int32(concurrency + 4) // as serve sizes it
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		b.Fatal(err)
@@ -88,12 +138,17 @@ func BenchmarkNight(b *testing.B) {
 	night := events.DayBefore(time.Now(), loc)
 	w := night.Window(loc)
 	var evs []events.Event
-	for range nDest {
+	for i := range nDest {
 		company := uuid.NewString()
+		cfg := target
+		if len(proxies) > 0 {
+			p := proxies[i%len(proxies)]
+			cfg.Port = p.Port()
+			cfg.HostKey = target.HostKey
+		}
 		_, err := st.AddDestination(ctx, store.NewDestination{
 			CompanyID: company, Format: file.FormatJSON, EventTypes: []string{events.CourseComplete.Name}, StartDate: night,
-			Target: store.Target{Target: sftp.TargetOf(sftp.Config{Host: srv.Host(), Port: srv.Port(), User: "bench", Password: "bench",
-				HostKey: srv.HostKeyPin(), Dir: "/night"})},
+			Target: store.Target{Target: sftp.TargetOf(cfg)},
 		})
 		if err != nil {
 			b.Fatal(err)
@@ -116,7 +171,7 @@ func BenchmarkNight(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	c := config{Location: loc, ConnectTimeout: 60 * time.Second, AttemptTimeout: 5 * time.Minute}
+	c := config{Location: loc, ConnectTimeout: 60 * time.Second, AttemptTimeout: 5 * time.Minute, ServerConns: serverConns}
 	logger := newLogger(os.Stderr)
 	b.ResetTimer()
 	for range b.N {
@@ -168,6 +223,15 @@ func BenchmarkNight(b *testing.B) {
 		b.ReportMetric(took.Seconds(), "s/night")
 		b.ReportMetric(float64(queries)/float64(nDest), "queries/run")
 		b.ReportMetric(float64(nDest)/took.Seconds(), "runs/s")
+		maxOpen, accepted := 0, 0
+		for _, p := range proxies {
+			ps := p.Stats()
+			maxOpen, accepted = max(maxOpen, ps.MaxOpen), accepted+ps.Accepted
+		}
+		if len(proxies) > 0 {
+			b.ReportMetric(float64(maxOpen), "max-conns/server")
+			b.ReportMetric(float64(accepted)/float64(nDest), "conns/run")
+		}
 		if os.Getenv("EVENTEXPORT_BENCH_VERBOSE") != "" {
 			counter.mu.Lock()
 			for sql, n := range counter.bySQL {
@@ -175,7 +239,9 @@ func BenchmarkNight(b *testing.B) {
 			}
 			counter.mu.Unlock()
 		}
-		b.Logf("night of %d destinations × %d events: %s, %d statements (%.1f per run), concurrency %d",
-			nDest, nEvents, took.Round(time.Millisecond), queries, float64(queries)/float64(nDest), concurrency)
+		b.Logf("night of %d destinations × %d events over %d server(s), +%s round trip: %s (%.1f runs/s), %d statements (%.1f per run), concurrency %d, at most %d connections per server",
+			nDest, nEvents, max(len(proxies), 1), rtt, took.Round(time.Millisecond), float64(nDest)/took.Seconds(), queries,
+			float64(queries)/float64(nDest), concurrency, serverConns)
+		sftp.CloseIdle()
 	}
 }

@@ -59,6 +59,10 @@ type Config struct {
 	// Default 5m.
 	AttemptTimeout time.Duration
 
+	// MaxServerConns is how many connections to this host and port the process opens at once,
+	// idle ones kept for the next delivery included; default DefaultServerConns.
+	MaxServerConns int
+
 	// AcceptUnknownHostKey accepts whatever key the server presents when
 	// HostKey is empty (trust on first use, for an explicit support action).
 	// The key is available from Target.PresentedHostKey afterwards, to pin.

@@ -244,6 +244,8 @@ type session struct {
 	stop func() bool // stops closing conn when the attempt ends
 
 	keepalive chan struct{} // closed when the session closes
+	closeOnce sync.Once
+	idleTimer *time.Timer // while idle in the pool: closes it when its idle time runs out
 
 	openers sync.WaitGroup // goroutines opening extra sessions
 	mu      sync.Mutex
@@ -260,33 +262,97 @@ func (s *session) addClient(c *sftp.Client) {
 // then, and waiting for the server to close each session costs a round
 // trip for nothing.
 func (s *session) Close() {
-	close(s.keepalive)
-	s.ssh.Close()
-	s.sftp.Close()
+	s.closeOnce.Do(func() {
+		close(s.keepalive)
+		s.ssh.Close()
+		s.sftp.Close()
+		s.closeExtra()
+		s.stop()
+	})
+}
+
+// closeExtra closes the extra SFTP sessions a striped upload opened.
+func (s *session) closeExtra() {
 	s.openers.Wait()
-	for _, c := range s.extra {
+	s.mu.Lock()
+	extra := s.extra
+	s.extra = nil
+	s.mu.Unlock()
+	for _, c := range extra {
 		c.Close()
 	}
-	s.stop()
+}
+
+// arm bounds the session by ctx, the limit of the attempt using it: when ctx ends, the
+// connection is closed. It reports false when ctx has ended already.
+func (s *session) arm(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	s.stop = context.AfterFunc(ctx, func() { s.conn.Close() })
+	return true
 }
 
 func (a *attempt) run(r io.Reader) (string, error) {
+	src := &sourceReader{r: r, ctx: a.ctx}
+	// Trust on first use needs a handshake of its own: its key is presented then.
+	pooled := !a.cfg.AcceptUnknownHostKey
+	key := poolKey(a.cfg)
+	if pooled {
+		if s := pools.take(a.cfg.Addr(), key); s != nil {
+			if s.arm(a.ctx) {
+				p, err := a.upload(s, src)
+				if err == nil {
+					a.keep(s, key)
+					return p, nil
+				}
+				s.Close()
+				var e *delivery.Error
+				if !errors.As(err, &e) || e.Class != delivery.ClassConnLost || src.n.Load() > 0 || a.ctx.Err() != nil {
+					return "", a.failed(err)
+				}
+				// The idle connection had gone away before anything was sent: start over on a
+				// new one.
+			} else {
+				s.Close()
+			}
+		}
+	}
+
 	s, err := a.connect(a.ctx)
 	if err != nil {
 		return "", err
 	}
-	defer s.Close()
-
-	src := &sourceReader{r: r, ctx: a.ctx}
 	p, err := a.upload(s, src)
 	if err != nil {
-		var e *delivery.Error
-		if errors.As(err, &e) && e.Class == delivery.ClassConnLost {
-			a.cleanupAfterLoss()
-		}
-		return "", err
+		s.Close()
+		return "", a.failed(err)
+	}
+	if pooled {
+		a.keep(s, key)
+	} else {
+		s.Close()
 	}
 	return p, nil
+}
+
+// failed cleans up after a failed upload whose connection broke, and returns err.
+func (a *attempt) failed(err error) error {
+	var e *delivery.Error
+	if errors.As(err, &e) && e.Class == delivery.ClassConnLost {
+		a.cleanupAfterLoss()
+	}
+	return err
+}
+
+// keep puts s in the pool for the next delivery, unless the attempt's limit has passed.
+func (a *attempt) keep(s *session, key string) {
+	if !s.stop() {
+		s.Close() // the attempt's limit passed: the connection is being closed
+		return
+	}
+	s.closeExtra()
+	pools.put(a.cfg.Addr(), key, s)
 }
 
 // connect establishes an SFTP session within ConnectTimeout. With
@@ -340,10 +406,18 @@ func (a *attempt) dial(ctx context.Context, checker *hostKeyChecker, exclude []s
 	if err != nil {
 		return nil, &delivery.Error{Class: delivery.ClassConfig, Stage: delivery.StageConfig, Addr: addr, Err: err}
 	}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	// Wait for one of the server's few connection slots; the wait counts against the connect
+	// limit, so a server kept busy by other deliveries fails the attempt as a timeout.
+	if err := pools.acquire(ctx, addr, a.cfg.MaxServerConns); err != nil {
+		return nil, a.interrupted(ctx, delivery.StageTCPConnect)
+	}
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
+		pools.release(addr)
 		return nil, a.dialError(ctx, err)
 	}
+	// The slot is freed when the connection closes, whoever closes it: a time limit too.
+	conn := &slotConn{Conn: raw, release: func() { pools.release(addr) }}
 	// Hard limits: closing the connection unblocks everything reading or
 	// writing it, including pkg/sftp, which has no timeouts of its own.
 	stopConnect := context.AfterFunc(ctx, func() { conn.Close() })
@@ -395,6 +469,19 @@ func (a *attempt) dial(ctx context.Context, checker *hostKeyChecker, exclude []s
 	s := &session{conn: conn, ssh: sshClient, sftp: sc, stop: stopAttempt, keepalive: make(chan struct{})}
 	go s.keepAlive(keepaliveEvery)
 	return s, nil
+}
+
+// slotConn is a connection holding a slot of its server, freed when it closes.
+type slotConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // keepaliveEvery is how often a session asks the server for a sign of life, so that firewalls

@@ -382,7 +382,7 @@ func (Transport) Open(t delivery.Target, p string, o delivery.Options) (delivery
 		Host: s.Host, Port: s.Port, User: s.User, Password: string(t.Secrets[SecretPassword]),
 		PrivateKey: t.Secrets[SecretPrivateKey], Passphrase: t.Secrets[SecretPassphrase], HostKey: s.HostKey,
 		Dir: s.Dir(p), LegacyCrypto: s.LegacyCrypto, SourceAddr: o.SourceAddr,
-		ConnectTimeout: o.ConnectTimeout, AttemptTimeout: o.AttemptTimeout,
+		ConnectTimeout: o.ConnectTimeout, AttemptTimeout: o.AttemptTimeout, MaxServerConns: o.ServerConns,
 		AcceptUnknownHostKey: o.AcceptUnknown && s.HostKey == "",
 	}), nil
 }
@@ -391,10 +391,14 @@ func (Transport) Open(t delivery.Target, p string, o delivery.Options) (delivery
 // and the line to pin.
 func (t *Target) Presented() (fingerprint, pin string) { return t.PresentedHostKey() }
 
+// CloseIdle closes the connections kept for the next delivery.
+func (Transport) CloseIdle() { CloseIdle() }
+
 var (
-	_ delivery.Transport = Transport{}
-	_ delivery.Presenter = (*Target)(nil)
-	_ delivery.Sink      = (*Target)(nil)
+	_ delivery.IdleCloser = Transport{}
+	_ delivery.Transport  = Transport{}
+	_ delivery.Presenter  = (*Target)(nil)
+	_ delivery.Sink       = (*Target)(nil)
 )
 
 // TargetOf returns the stored form of the target cfg describes: its settings and its secrets

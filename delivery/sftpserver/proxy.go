@@ -20,6 +20,22 @@ type Proxy struct {
 	wg        sync.WaitGroup
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
+	open      int // client connections open now
+	maxOpen   int // the most client connections open at once
+	accepted  int // client connections accepted
+}
+
+// ProxyStats counts a proxy's client connections.
+type ProxyStats struct {
+	Accepted int // connections accepted
+	MaxOpen  int // the most open at once
+}
+
+// Stats returns the proxy's counters.
+func (p *Proxy) Stats() ProxyStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ProxyStats{Accepted: p.accepted, MaxOpen: p.maxOpen}
 }
 
 // StartProxy starts a proxy on 127.0.0.1 forwarding to target with delay
@@ -85,9 +101,25 @@ func (p *Proxy) acceptLoop() {
 		if !p.track(client) {
 			return
 		}
+		p.mu.Lock()
+		p.accepted++
+		p.open++
+		p.maxOpen = max(p.maxOpen, p.open)
+		p.mu.Unlock()
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
+			// A connection counts as open until its client closes it, as the server would see
+			// it a moment later.
+			var closedOnce sync.Once
+			closed := func() {
+				closedOnce.Do(func() {
+					p.mu.Lock()
+					p.open--
+					p.mu.Unlock()
+				})
+			}
+			defer closed()
 			defer p.untrack(client)
 			server, err := net.Dial("tcp", p.target)
 			if err != nil {
@@ -99,8 +131,8 @@ func (p *Proxy) acceptLoop() {
 			defer p.untrack(server)
 			var wg sync.WaitGroup
 			wg.Add(2)
-			go func() { defer wg.Done(); p.forward(server, client) }()
-			go func() { defer wg.Done(); p.forward(client, server) }()
+			go func() { defer wg.Done(); p.forward(server, client, closed) }()
+			go func() { defer wg.Done(); p.forward(client, server, nil) }()
 			wg.Wait()
 		}()
 	}
@@ -113,7 +145,7 @@ type chunk struct {
 
 // forward copies src to dst, each chunk delay after it was read. When
 // either side fails, both are closed.
-func (p *Proxy) forward(dst, src net.Conn) {
+func (p *Proxy) forward(dst, src net.Conn, srcEnded func()) {
 	queue := make(chan chunk, 4096)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -152,6 +184,9 @@ func (p *Proxy) forward(dst, src net.Conn) {
 		if err != nil {
 			break
 		}
+	}
+	if srcEnded != nil {
+		srcEnded()
 	}
 	close(queue)
 	wg.Wait()
