@@ -35,6 +35,12 @@ type Presenter interface {
 	Presented() (fingerprint, pin string)
 }
 
+// Cleaner is a Sink that can remove what a failed Put left on the server (its temporary
+// file, when the connection broke or a time limit passed before Put could).
+type Cleaner interface {
+	Clean(ctx context.Context, name string) error
+}
+
 // Target is a target server in the form every transport shares: its kind, its settings as the
 // transport stores them, and its secrets.
 type Target struct {

@@ -138,7 +138,7 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 		return Outcome{}, err
 	}
 	started := time.Now()
-	out := r.deliver(ctx, d, run, src)
+	out, sink := r.deliver(ctx, d, run, src)
 	out.Attempt = n
 	if out.Err != nil {
 		out.Class, out.Permanent = Classify(out.Err)
@@ -154,6 +154,15 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 		end.Err = out.Err.Error()
 		if next != nil {
 			end.Next = next(out)
+		}
+		if c, ok := sink.(delivery.Cleaner); ok && end.Next == nil {
+			// The run has failed for good: nothing of it may stay on the customer's server.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			if err := c.Clean(cctx, run.FileName); err != nil {
+				r.cfg.Logger.Warn("could not remove the partial file of a failed run", slog.String("run", run.ID),
+					slog.String("file", run.FileName), slog.String("error", err.Error()))
+			}
+			cancel()
 		}
 	}
 	// Record the outcome even when ctx was cancelled mid-attempt (shutdown), and while the
@@ -215,14 +224,14 @@ var errSinkGone = errors.New("delivery ended before the file was complete")
 // deliver streams src through the encoder into the sink. The producer writes into a pipe that
 // the sink reads: the file is never held whole in memory, and an error on either side ends the
 // other, so a short stream is never renamed into place.
-func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run, src Source) Outcome {
+func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run, src Source) (Outcome, Sink) {
 	t, err := events.LookupType(run.EventType)
 	if err != nil {
-		return Outcome{Err: err}
+		return Outcome{Err: err}, nil
 	}
 	sink, err := r.cfg.Connect(ctx, d)
 	if err != nil {
-		return Outcome{Err: err}
+		return Outcome{Err: err}, nil
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -266,7 +275,7 @@ func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run
 	if out.Err != nil {
 		out.RemotePath = ""
 	}
-	return out
+	return out, sink
 }
 
 type countingWriter struct {

@@ -2,10 +2,13 @@ package sftp_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"path/filepath"
 	"testing"
 
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/delivery/sftptest"
 )
 
@@ -51,5 +54,42 @@ func TestOneSessionUnlessOpenSSH(t *testing.T) {
 	assertFile(t, filepath.Join(srv.Root(), p), string(data))
 	if n := srv.Stats().Sessions; n != 1 {
 		t.Errorf("Put opened %d sessions on a server that is not OpenSSH, want 1", n)
+	}
+}
+
+// A rename whose answer is lost with the connection is recognised: the file is in place under
+// its final name with every byte, so the delivery is done, not sent again.
+func TestLostRenameReply(t *testing.T) {
+	srv := sftptest.NewServer(t, sftptest.Options{NoPosixRename: true, Faults: sftptest.Faults{LoseRenameReply: 1}})
+	data := bytes.Repeat([]byte("x"), 100_000)
+	p, err, _ := put(t, srv.Config("/in"), "f.json", bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	assertFile(t, filepath.Join(srv.Root(), p), string(data))
+	assertOnlyFiles(t, filepath.Join(srv.Root(), "in"), "f.json")
+	if n := srv.Stats().Connections; n != 2 {
+		t.Errorf("%d connections; want 2: the delivery, and one to see the file in place", n)
+	}
+}
+
+// A Put stopped by its time limit leaves its temporary file behind; Clean, called once the run
+// has failed for good, removes it.
+func TestCleanAfterTimeLimit(t *testing.T) {
+	srv := sftptest.NewServer(t, sftptest.Options{Faults: sftptest.Faults{StallWritesAfter: 256 << 10}})
+	cfg := srv.Config("/in")
+	cfg.AttemptTimeout = testAttemptTimeout
+	target := sftp.New(cfg)
+	_, err := target.Put(context.Background(), "x.json", bytes.NewReader(make([]byte, 4<<20)))
+	assertClass(t, err, delivery.ClassTimeout, false)
+	dir := filepath.Join(srv.Root(), "in")
+	assertOnlyFiles(t, dir, ".x.json.part")
+
+	if err := target.Clean(context.Background(), "x.json"); err != nil {
+		t.Fatalf("Clean: %v", err)
+	}
+	assertOnlyFiles(t, dir)
+	if err := target.Clean(context.Background(), "x.json"); err != nil {
+		t.Errorf("Clean with nothing left to clean: %v", err)
 	}
 }

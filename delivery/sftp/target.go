@@ -679,10 +679,35 @@ func (a *attempt) upload(s *session, src *sourceReader) (string, error) {
 	a.setStage(delivery.StageRename)
 	if err := a.rename(c, tmp, final); err != nil {
 		e := a.opError(a.ctx, delivery.StageRename, final, err)
+		if e.Class == delivery.ClassConnLost && a.renamed(tmp, final, src.n.Load()) {
+			// The rename was done; only its answer was lost.
+			return final, nil
+		}
 		a.remove(c, tmp)
 		return "", e
 	}
 	return final, nil
+}
+
+// renamed reports whether, after the connection broke during the rename, the file is in
+// place: over a new connection, the final name has the size written and the temporary name
+// is gone. Servers that refuse stat (drop boxes) cannot tell: then the next attempt sends the
+// file again, replacing it.
+func (a *attempt) renamed(tmp, final string, size int64) bool {
+	if a.ctx.Err() != nil {
+		return false
+	}
+	s, err := a.connect(a.ctx)
+	if err != nil {
+		return false
+	}
+	defer s.Close()
+	fi, err := s.sftp.Lstat(final)
+	if err != nil || fi.Size() != size {
+		return false
+	}
+	_, err = s.sftp.Lstat(tmp)
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // openTemp creates (or truncates) the temporary file write-only, creating
@@ -788,6 +813,34 @@ func (a *attempt) remove(c *sftp.Client, p string) {
 	}
 	_ = c.Remove(p)
 }
+
+// Clean removes the temporary file a failed Put of name may have left behind, when a time
+// limit passed or the connection broke before Put could: once a run has failed for good,
+// nothing of it stays on the customer's server. A missing file is no error.
+func (t *Target) Clean(ctx context.Context, name string) error {
+	a, err := t.newAttempt(name)
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeoutCause(ctx, a.cfg.ConnectTimeout, errAttemptLimit)
+	defer cancel()
+	a.parent, a.ctx = ctx, cctx
+	s, err := a.connect(cctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	tmp := "." + name + ".part"
+	if a.cfg.Dir != "" {
+		tmp = path.Join(a.cfg.Dir, tmp)
+	}
+	if err := s.sftp.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return a.opError(cctx, delivery.StageUpload, tmp, err)
+	}
+	return nil
+}
+
+var _ delivery.Cleaner = (*Target)(nil)
 
 // cleanupAfterLoss reconnects to remove the temporary file after the
 // connection broke mid-upload, if time remains.

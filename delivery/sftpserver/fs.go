@@ -185,6 +185,10 @@ func (h *handler) rename(r *sftp.Request) error {
 	if h.s.opts.AfterRename != nil {
 		h.s.opts.AfterRename(h.local(r.Target))
 	}
+	if n := h.s.opts.Faults.LoseRenameReply; n > 0 && h.s.lostRenames.Add(1) <= int64(n) {
+		h.cs.nc.Close()
+		return sftp.ErrSSHFxConnectionLost
+	}
 	return nil
 }
 

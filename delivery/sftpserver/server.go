@@ -127,6 +127,9 @@ type Faults struct {
 	DropAfterBytes int64
 	// StallRename blocks rename requests until the connection closes.
 	StallRename bool
+	// LoseRenameReply renames, then drops the connection before answering, LoseRenameReply
+	// times over the server's life: the client cannot know the file is in place.
+	LoseRenameReply int
 	// SequentialWrites refuses a write that does not continue the file where
 	// the writes before it ended, like object-store servers (AWS Transfer
 	// Family, Azure Blob SFTP). Requests are handled by several workers, so
@@ -159,6 +162,7 @@ type Server struct {
 	setstats    atomic.Int64
 	connections atomic.Int64
 	sessions    atomic.Int64
+	lostRenames atomic.Int64
 }
 
 // Start starts a server on 127.0.0.1 on a free port. Close stops it.
