@@ -85,7 +85,7 @@ func (s *sshd) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa
 // startSSHD starts sshd for the test and stops it, and every process it
 // started, at cleanup. Logins are by the test client keys. Without sshd the
 // test is skipped, unless EVENTEXPORT_REQUIRE_SSHD=1 makes it fail.
-func startSSHD(t *testing.T, extraConfig ...string) *sshd {
+func startSSHD(t testing.TB, extraConfig ...string) *sshd {
 	t.Helper()
 	if _, err := sftptest.FindSSHD(); err != nil {
 		if os.Getenv("EVENTEXPORT_REQUIRE_SSHD") == "1" {

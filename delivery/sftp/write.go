@@ -89,6 +89,85 @@ type stripedWriter struct {
 // write copies src into f (the temporary file tmp, opened write-only in
 // s.sftp) and closes f. It returns the first error writing or closing.
 func (a *attempt) write(s *session, f *sftp.File, tmp string, src io.Reader) error {
+	if !s.openSSH() {
+		return writeOne(s, f, tmp, src)
+	}
+	return a.writeStriped(s, f, tmp, src)
+}
+
+// replayLimit is how much of the start of a file writeOne keeps to write it again, one request
+// at a time, when the server refuses pipelined writes: a refusal comes with the answer to the
+// first writes, before more than the SSH channel's window (2 MiB) was sent.
+const replayLimit = 4 << 20
+
+// writeOne writes src through the one session of a server not known to take several: a single
+// pipeline from the first byte to the last, never drained on the way. If the server refuses
+// pipelined writes within the start of the file, the file is started over (opened anew with
+// truncation, as such servers refuse SETSTAT) and written one request at a time.
+func writeOne(s *session, f *sftp.File, tmp string, src io.Reader) error {
+	rr := &replayReader{r: src}
+	_, err := f.ReadFromWithConcurrency(rr, concurrentWrites)
+	if err == nil {
+		return f.Close()
+	}
+	if !isStatus(err) || errors.Is(err, os.ErrPermission) || rr.over || rr.err != nil {
+		f.Close()
+		return err
+	}
+	f.Close()
+	nf, err := s.sftp.OpenFile(tmp, os.O_WRONLY|os.O_TRUNC)
+	if err != nil {
+		return err
+	}
+	r := io.MultiReader(bytes.NewReader(rr.buf.Bytes()), src)
+	buf := make([]byte, writePacket)
+	var off int64
+	for {
+		n, rerr := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := nf.WriteAt(buf[:n], off); werr != nil {
+				nf.Close()
+				return werr
+			}
+			off += int64(n)
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			nf.Close()
+			return rerr
+		}
+	}
+	return nf.Close()
+}
+
+// replayReader keeps what it reads, up to replayLimit, to write it again.
+type replayReader struct {
+	r    io.Reader
+	buf  bytes.Buffer
+	over bool  // more than replayLimit was read: the start is no longer kept
+	err  error // the source's error, other than io.EOF
+}
+
+func (r *replayReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if !r.over {
+		if r.buf.Len()+n > replayLimit {
+			r.over = true
+			r.buf = bytes.Buffer{}
+		} else {
+			r.buf.Write(p[:n])
+		}
+	}
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+// writeStriped writes src over several sessions of the connection; see Striping.
+func (a *attempt) writeStriped(s *session, f *sftp.File, tmp string, src io.Reader) error {
 	w := &stripedWriter{
 		s:      s,
 		tmp:    tmp,
@@ -100,8 +179,7 @@ func (a *attempt) write(s *session, f *sftp.File, tmp string, src io.Reader) err
 	go w.worker(f)
 
 	var off int64
-	// Several sessions only to a server identified as OpenSSH; see Striping.
-	striped := !s.openSSH()
+	striped := false
 produce:
 	for {
 		buf := w.buffer()
