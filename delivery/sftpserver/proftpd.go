@@ -1,0 +1,466 @@
+//go:build unix
+
+package sftpserver
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha512"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ProFTPDOptions configure a ProFTPD server started by StartProFTPD.
+type ProFTPDOptions struct {
+	// User is the login name; "acme" when empty.
+	User string
+	// Password logs the user in when set; otherwise only keys do.
+	Password string
+	// AuthorizedKeys may log in as User.
+	AuthorizedKeys []ssh.PublicKey
+	// NoOverwrite sets AllowOverwrite off: uploading or renaming onto an
+	// existing file is refused.
+	NoOverwrite bool
+	// ReadOnlyDirs are directories under Root (slash-separated, relative),
+	// created by StartProFTPD, in which the user may not write (a <Limit
+	// WRITE> DenyAll), although the file system would let it.
+	ReadOnlyDirs []string
+	// ExtraConfig lines are appended to the generated configuration.
+	ExtraConfig []string
+	// Log, when not nil, receives what proftpd writes to its standard output
+	// and error, as Logs does too.
+	Log io.Writer
+}
+
+// ProFTPD is ProFTPD with mod_sftp (Debian: proftpd-core and proftpd-mod-crypto) running in
+// the foreground on a free loopback port, with its own configuration, PID file, scoreboard, log
+// files and host keys (ed25519, ECDSA and RSA, in that order): an SFTP-only server with one
+// virtual user, chrooted (DefaultRoot) to Root. It never uses port 21 or 22, nor the system's
+// configuration. It must be started as root; sessions run as the unprivileged user nobody.
+type ProFTPD struct {
+	Port     int
+	User     string
+	Root     string // the user's chroot: remote "/x" is Root/x
+	HostKeys []ssh.PublicKey
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	base   string
+}
+
+// ProFTPDModuleDir is where Debian's proftpd-mod-crypto installs mod_sftp.so.
+const ProFTPDModuleDir = "/usr/lib/proftpd"
+
+// FindProFTPD returns the path of proftpd (on PATH, or /usr/sbin/proftpd), after checking that
+// mod_sftp is installed beside it.
+func FindProFTPD() (string, error) {
+	bin, err := exec.LookPath("proftpd")
+	if err != nil {
+		bin = "/usr/sbin/proftpd"
+		if _, err := os.Stat(bin); err != nil {
+			return "", errors.New("ProFTPD not found on PATH or at /usr/sbin/proftpd (apt-get install proftpd-core proftpd-mod-crypto)")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ProFTPDModuleDir, "mod_sftp.so")); err != nil {
+		return "", fmt.Errorf("ProFTPD's mod_sftp not found at %s/mod_sftp.so (apt-get install proftpd-mod-crypto)", ProFTPDModuleDir)
+	}
+	return bin, nil
+}
+
+// StartProFTPD starts proftpd -n with a generated configuration and waits until it accepts
+// connections. Close stops it.
+func StartProFTPD(opts ProFTPDOptions) (_ *ProFTPD, err error) {
+	bin, err := FindProFTPD()
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("ProFTPD must be started as root (it chroots and switches to the user nobody)")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, errors.New("ProFTPD needs a user nobody to run sessions as")
+	}
+	group, err := user.LookupGroupId(nobody.Gid)
+	if err != nil {
+		return nil, fmt.Errorf("ProFTPD: group of nobody: %w", err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+
+	base, err := os.MkdirTemp("", "eventexport-proftpd-")
+	if err != nil {
+		return nil, err
+	}
+	s := &ProFTPD{base: base, exited: make(chan struct{}), User: opts.User}
+	if s.User == "" {
+		s.User = "acme"
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(base)
+		}
+	}()
+	if err := os.Chmod(base, 0o755); err != nil {
+		return nil, err
+	}
+
+	// Host keys in the formats mod_sftp reads: OpenSSH for ed25519, PEM for the others.
+	var hostKeyLines []string
+	for _, typ := range []string{KeyED25519, KeyECDSA, KeyRSA} {
+		priv, err := newPrivateKey(typ)
+		if err != nil {
+			return nil, err
+		}
+		var block *pem.Block
+		switch k := priv.(type) {
+		case ed25519.PrivateKey:
+			block, err = ssh.MarshalPrivateKey(k, "")
+		case *ecdsa.PrivateKey:
+			var der []byte
+			der, err = x509.MarshalECPrivateKey(k)
+			block = &pem.Block{Type: "EC PRIVATE KEY", Bytes: der}
+		case *rsa.PrivateKey:
+			block = &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		file := filepath.Join(base, fmt.Sprintf("host_key_%d", len(hostKeyLines)))
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			return nil, err
+		}
+		signer, err := ssh.NewSignerFromKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		s.HostKeys = append(s.HostKeys, signer.PublicKey())
+		hostKeyLines = append(hostKeyLines, "SFTPHostKey "+file)
+	}
+
+	var authorized bytes.Buffer
+	for _, k := range opts.AuthorizedKeys {
+		authorized.WriteString(RFC4716PublicKey(k, "eventexport test key"))
+	}
+	authFile := filepath.Join(base, "authorized_keys")
+	if err := os.WriteFile(authFile, authorized.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+
+	s.Root = filepath.Join(base, "root")
+	if err := os.Mkdir(s.Root, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(s.Root, uid, gid); err != nil {
+		return nil, err
+	}
+	var limits []string
+	for _, d := range opts.ReadOnlyDirs {
+		dir := filepath.Join(s.Root, filepath.FromSlash(strings.Trim(d, "/")))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return nil, err
+		}
+		limits = append(limits, fmt.Sprintf("<Directory %s>\n  <Limit WRITE>\n    DenyAll\n  </Limit>\n</Directory>", dir))
+	}
+
+	// A passwd-format user file (ftpasswd's): the account is locked ("*") without a password.
+	hash := "*"
+	if opts.Password != "" {
+		if hash, err = sha512Crypt(opts.Password); err != nil {
+			return nil, err
+		}
+	}
+	passwd := filepath.Join(base, "passwd")
+	if err := os.WriteFile(passwd, fmt.Appendf(nil, "%s:%s:%d:%d::%s:/bin/false\n", s.User, hash, uid, gid, s.Root), 0o600); err != nil {
+		return nil, err
+	}
+	groupFile := filepath.Join(base, "group")
+	if err := os.WriteFile(groupFile, fmt.Appendf(nil, "%s:x:%d:\n", group.Name, gid), 0o600); err != nil {
+		return nil, err
+	}
+
+	if s.Port, err = freeLoopbackPort(); err != nil {
+		return nil, err
+	}
+	overwrite := "on"
+	if opts.NoOverwrite {
+		overwrite = "off"
+	}
+	config := fmt.Sprintf(`# Generated by eventexport's tests: an SFTP-only server on loopback.
+ModulePath %s
+LoadModule mod_sftp.c
+ServerType standalone
+ServerName "eventexport test"
+DefaultAddress 127.0.0.1
+SocketBindTight on
+UseIPv6 off
+Port %d
+User %s
+Group %s
+PidFile %s
+ScoreboardFile %s
+DelayEngine off
+WtmpLog off
+UseReverseDNS off
+SystemLog %s
+TransferLog %s
+AuthOrder mod_auth_file.c
+AuthUserFile %s
+AuthGroupFile %s
+RequireValidShell off
+DefaultRoot ~
+Umask 022
+AllowOverwrite %s
+MaxLoginAttempts 20
+TimeoutIdle 120
+SFTPEngine on
+SFTPLog %s
+%s
+SFTPAuthorizedUserKeys file:%s
+SFTPAuthMethods publickey password
+%s
+%s
+`, ProFTPDModuleDir, s.Port, nobody.Username, group.Name,
+		filepath.Join(base, "proftpd.pid"), filepath.Join(base, "proftpd.scoreboard"),
+		filepath.Join(base, "system.log"), filepath.Join(base, "transfer.log"),
+		passwd, groupFile, overwrite, filepath.Join(base, "sftp.log"),
+		strings.Join(hostKeyLines, "\n"), authFile,
+		strings.Join(limits, "\n"), strings.Join(opts.ExtraConfig, "\n"))
+	configFile := filepath.Join(base, "proftpd.conf")
+	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+
+	out, err := os.Create(filepath.Join(base, "output.log"))
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, "-n", "-c", configFile)
+	s.cmd.Dir = base
+	s.cmd.Stdout, s.cmd.Stderr = outputTo(out, opts.Log)
+	// Its own process group, so Close stops the session processes it forks too.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("start proftpd: %w", err)
+	}
+	go func() {
+		s.cmd.Wait()
+		out.Close()
+		close(s.exited)
+	}()
+	if err := waitListening(s.Addr(), s.exited, 10*time.Second); err != nil {
+		logs := s.Logs()
+		s.Close()
+		return nil, fmt.Errorf("proftpd: %w; its logs:\n%s", err, logs)
+	}
+	return s, nil
+}
+
+// Addr is the host:port proftpd listens on.
+func (s *ProFTPD) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+
+// PID is proftpd's process id, which is also its process group's.
+func (s *ProFTPD) PID() int { return s.cmd.Process.Pid }
+
+// Logs returns what proftpd wrote to its standard output and error, and its system, SFTP and
+// transfer logs.
+func (s *ProFTPD) Logs() string {
+	var b strings.Builder
+	for _, name := range []string{"output.log", "system.log", "sftp.log", "transfer.log"} {
+		data, _ := os.ReadFile(filepath.Join(s.base, name))
+		fmt.Fprintf(&b, "--- %s\n%s", name, data)
+	}
+	return b.String()
+}
+
+// Close stops proftpd and its session processes and removes its directory.
+func (s *ProFTPD) Close() {
+	stopGroup(s.cmd.Process.Pid, s.exited)
+	os.RemoveAll(s.base)
+}
+
+// RFC4716PublicKey formats k as ssh-keygen -e does: the format mod_sftp reads authorized keys
+// in.
+func RFC4716PublicKey(k ssh.PublicKey, comment string) string {
+	var b strings.Builder
+	b.WriteString("---- BEGIN SSH2 PUBLIC KEY ----\n")
+	fmt.Fprintf(&b, "Comment: %q\n", comment)
+	enc := base64.StdEncoding.EncodeToString(k.Marshal())
+	for len(enc) > 70 {
+		b.WriteString(enc[:70] + "\n")
+		enc = enc[70:]
+	}
+	b.WriteString(enc + "\n")
+	b.WriteString("---- END SSH2 PUBLIC KEY ----\n")
+	return b.String()
+}
+
+// outputTo returns where a server's standard output and error go: file, and log too if not nil.
+func outputTo(file *os.File, log io.Writer) (stdout, stderr io.Writer) {
+	if log == nil {
+		return file, file
+	}
+	w := io.MultiWriter(file, log)
+	return w, w
+}
+
+// waitListening waits until addr accepts TCP connections, the process exits, or the limit
+// passes.
+func waitListening(addr string, exited <-chan struct{}, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case <-exited:
+			return errors.New("exited at start")
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("did not listen on %s within %s", addr, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stopGroup asks the process group pgid to terminate, kills it if its leader has not exited
+// within five seconds, and waits for the leader (exited closes when it has been waited for).
+// Then it kills what may remain of the group.
+func stopGroup(pgid int, exited <-chan struct{}) {
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-exited
+	}
+	syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// sha512Crypt hashes password as crypt(3) does with a "$6$" salt (SHA-512, 5000 rounds), the
+// format glibc and so ProFTPD's AuthUserFile check.
+func sha512Crypt(password string) (string, error) {
+	const saltChars = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	raw := make([]byte, 16)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	salt := make([]byte, 16)
+	for i, b := range raw {
+		salt[i] = saltChars[int(b)%len(saltChars)]
+	}
+	return sha512CryptSalt([]byte(password), salt), nil
+}
+
+// sha512CryptSalt is Ulrich Drepper's SHA-crypt with SHA-512 and the default 5000 rounds.
+func sha512CryptSalt(p, salt []byte) string {
+	const rounds = 5000
+	const itoa64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	if len(salt) > 16 {
+		salt = salt[:16]
+	}
+	repeat := func(digest []byte, n int) []byte {
+		out := make([]byte, 0, n)
+		for len(out)+len(digest) <= n {
+			out = append(out, digest...)
+		}
+		return append(out, digest[:n-len(out)]...)
+	}
+
+	b := sha512.New()
+	b.Write(p)
+	b.Write(salt)
+	b.Write(p)
+	sumB := b.Sum(nil)
+
+	a := sha512.New()
+	a.Write(p)
+	a.Write(salt)
+	a.Write(repeat(sumB, len(p)))
+	for n := len(p); n > 0; n >>= 1 {
+		if n&1 != 0 {
+			a.Write(sumB)
+		} else {
+			a.Write(p)
+		}
+	}
+	sumA := a.Sum(nil)
+
+	dp := sha512.New()
+	for range len(p) {
+		dp.Write(p)
+	}
+	pseq := repeat(dp.Sum(nil), len(p))
+
+	ds := sha512.New()
+	for range 16 + int(sumA[0]) {
+		ds.Write(salt)
+	}
+	sseq := repeat(ds.Sum(nil), len(salt))
+
+	c := sumA
+	for i := range rounds {
+		h := sha512.New()
+		if i&1 != 0 {
+			h.Write(pseq)
+		} else {
+			h.Write(c)
+		}
+		if i%3 != 0 {
+			h.Write(sseq)
+		}
+		if i%7 != 0 {
+			h.Write(pseq)
+		}
+		if i&1 != 0 {
+			h.Write(c)
+		} else {
+			h.Write(pseq)
+		}
+		c = h.Sum(nil)
+	}
+
+	var out strings.Builder
+	out.WriteString("$6$")
+	out.Write(salt)
+	out.WriteByte('$')
+	enc := func(b2, b1, b0 byte, n int) {
+		w := uint(b2)<<16 | uint(b1)<<8 | uint(b0)
+		for range n {
+			out.WriteByte(itoa64[w&0x3f])
+			w >>= 6
+		}
+	}
+	// The byte order of glibc's sha512-crypt.c: groups {k, k+21, k+42}, rotated by k mod 3.
+	for k := range 21 {
+		g := [3]byte{c[k], c[k+21], c[k+42]}
+		r := k % 3
+		enc(g[r], g[(r+1)%3], g[(r+2)%3], 4)
+	}
+	enc(0, 0, c[63], 2)
+	return out.String()
+}
