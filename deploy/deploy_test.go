@@ -160,6 +160,7 @@ func parseCompose(t *testing.T) *node {
 // The compose file brings up PostgreSQL (health-checked), a demo SFTP server and the service,
 // which waits for a healthy database and gets every variable it needs, and only ones it knows.
 func TestComposeFile(t *testing.T) {
+	t.Parallel()
 	c := parseCompose(t)
 	services := c.get("services")
 	if services == nil {
@@ -225,6 +226,7 @@ func TestComposeFile(t *testing.T) {
 
 // The image is built in stages into a static binary that runs as a non-root user.
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
@@ -256,6 +258,7 @@ func TestDockerfile(t *testing.T) {
 // The systemd unit runs serve as its own user, reads its configuration from a file, and gives
 // a stop time longer than the shutdown grace; the example file names only known variables.
 func TestSystemdUnit(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile("eventexport.service")
 	if err != nil {
 		t.Fatal(err)
@@ -305,6 +308,7 @@ func TestSystemdUnit(t *testing.T) {
 
 // Every variable the service reads is documented in README.md's configuration table.
 func TestConfigurationDocumented(t *testing.T) {
+	t.Parallel()
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)

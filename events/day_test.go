@@ -19,6 +19,7 @@ func mustLoad(t *testing.T, name string) *time.Location {
 }
 
 func TestParseDay(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want events.Day
@@ -71,6 +72,7 @@ func TestParseDay(t *testing.T) {
 }
 
 func TestDayText(t *testing.T) {
+	t.Parallel()
 	d := events.Day{Year: 2026, Month: time.November, Day: 1}
 	b, err := d.MarshalText()
 	if err != nil || string(b) != "2026-11-01" {
@@ -86,6 +88,7 @@ func TestDayText(t *testing.T) {
 }
 
 func TestAddDaysAndBefore(t *testing.T) {
+	t.Parallel()
 	day := func(s string) events.Day {
 		d, err := events.ParseDay(s)
 		if err != nil {
@@ -129,6 +132,7 @@ func TestAddDaysAndBefore(t *testing.T) {
 }
 
 func TestDayBefore(t *testing.T) {
+	t.Parallel()
 	ny := mustLoad(t, "America/New_York")
 	tests := []struct {
 		now  time.Time
@@ -149,6 +153,7 @@ func TestDayBefore(t *testing.T) {
 }
 
 func TestWindow(t *testing.T) {
+	t.Parallel()
 	utc := func(s string) time.Time {
 		t.Helper()
 		v, err := time.Parse(time.RFC3339, s)
@@ -198,6 +203,7 @@ func TestWindow(t *testing.T) {
 // rules, that each day's window starts on that day, ends where the next one starts, and that
 // the day's first instant is in it while the instant before is not.
 func TestWindowsTile(t *testing.T) {
+	t.Parallel()
 	zones := []string{"America/New_York", "America/Santiago", "Asia/Beirut", "America/Havana",
 		"Europe/London", "Australia/Lord_Howe", "Pacific/Apia", "Asia/Kolkata", "UTC"}
 	for _, zone := range zones {
@@ -227,6 +233,7 @@ func TestWindowsTile(t *testing.T) {
 
 // TestWindowIgnoresLocal checks that the process's own time zone plays no part.
 func TestWindowIgnoresLocal(t *testing.T) {
+	t.Parallel()
 	if !eventstest.InTimeZones(t, "Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata", "UTC") {
 		return
 	}
@@ -245,6 +252,7 @@ func TestWindowIgnoresLocal(t *testing.T) {
 }
 
 func TestWindowContains(t *testing.T) {
+	t.Parallel()
 	w := events.Day{Year: 2026, Month: time.March, Day: 8}.Window(time.UTC)
 	for _, tt := range []struct {
 		at   time.Time

@@ -51,6 +51,7 @@ func marks(t *testing.T, q events.Querier, company string, w events.Window) []st
 }
 
 func TestStreamSelectsTheDayInOrder(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	ny := mustLoad(t, "America/New_York")
 	for _, tt := range []struct {
@@ -114,6 +115,7 @@ func TestStreamSelectsTheDayInOrder(t *testing.T) {
 // TestStreamIgnoresTimeZones checks that neither the process's time zone nor the database
 // session's changes which events belong to a window.
 func TestStreamIgnoresTimeZones(t *testing.T) {
+	t.Parallel()
 	if !eventstest.InTimeZones(t, "Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC") {
 		return
 	}
@@ -144,6 +146,7 @@ func TestStreamIgnoresTimeZones(t *testing.T) {
 }
 
 func TestStreamEmpty(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	w := events.Day{Year: 2026, Month: time.March, Day: 8}.Window(time.UTC)
 	n, err := events.Stream(context.Background(), db.Pool, uuid.NewString(), events.CourseComplete, w, func([]byte) error {
@@ -156,6 +159,7 @@ func TestStreamEmpty(t *testing.T) {
 }
 
 func TestStreamRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	w := events.Day{Year: 2026, Month: time.March, Day: 8}.Window(time.UTC)
 	noop := func([]byte) error { return nil }

@@ -9,6 +9,7 @@ import (
 )
 
 func TestLookupType(t *testing.T) {
+	t.Parallel()
 	got, err := events.LookupType("courseComplete")
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +27,7 @@ func TestLookupType(t *testing.T) {
 }
 
 func TestParseTypes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in      string
 		want    []string
@@ -65,6 +67,7 @@ func TestParseTypes(t *testing.T) {
 }
 
 func TestRegistry(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, ty := range events.Types() {
 		if ty.Name == "" || ty.FilePrefix == "" || len(ty.Columns) == 0 {

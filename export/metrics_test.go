@@ -75,6 +75,7 @@ func (g gathered) want(t *testing.T, key string, want float64) {
 // The counters move as attempts are made and the database gauges follow the runs: a run that
 // is delivered, one that fails and one that waits for its retry.
 func TestMetricsFollowDeliveries(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	st := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
@@ -160,6 +161,7 @@ func TestMetricsFollowDeliveries(t *testing.T) {
 
 // A database that does not answer makes the scrape say so instead of failing or hanging.
 func TestStoreCollectorDatabaseDown(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
 	if err != nil {
 		t.Fatal(err)

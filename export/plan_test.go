@@ -123,6 +123,7 @@ func newTestPlanner(s *store.Store, c *clock, spec Schedule) *Planner {
 }
 
 func TestDueAt(t *testing.T) {
+	t.Parallel()
 	daily := parseSchedule(t, "0 2 * * *")
 	for _, tc := range []struct {
 		name string
@@ -156,8 +157,7 @@ var fileNameRE = regexp.MustCompile(`^courseCompletion-(\d+)_(\d{4}-\d\d-\d\dT\d
 // 2027, planning at every step, gives exactly one run per day, each made at the first step
 // after its due time, with the day's 23, 24 or 25 hours and a well-formed file name.
 func TestPlanOverDaylightSavingChanges(t *testing.T) {
-	db := pgtest.New(t)
-	s := store.NewStore(db.Pool, nil, nil)
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name  string
@@ -171,6 +171,9 @@ func TestPlanOverDaylightSavingChanges(t *testing.T) {
 		{"2027 fall back", "2027-11-04", "2027-11-07", 25},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			// A planner plans every destination in its database: each change gets its own.
+			t.Parallel()
+			s := store.NewStore(pgtest.New(t).Pool, nil, nil)
 			dest := addTestDestination(t, s, day(tc.first), file.FormatJSON)
 			c := &clock{}
 			p := newTestPlanner(s, c, parseSchedule(t, "0 2 * * *"))
@@ -231,6 +234,7 @@ func TestPlanOverDaylightSavingChanges(t *testing.T) {
 
 // The SQL-made file name matches FileName's for a CSV destination, too.
 func TestPlanFileNameMatchesFileName(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	s := store.NewStore(db.Pool, nil, nil)
 	dest := addTestDestination(t, s, day("2026-06-01"), file.FormatCSV)
@@ -253,6 +257,7 @@ func TestPlanFileNameMatchesFileName(t *testing.T) {
 // After a 3-day outage the next planning creates the 3 missed days at once; after a longer
 // one, the catch-up window's 7.
 func TestPlanCatchesUpMissedNights(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	s := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
@@ -291,6 +296,7 @@ func TestPlanCatchesUpMissedNights(t *testing.T) {
 // file comes the next night; with an earlier one, the days since are planned at once.
 // Disabled destinations get nothing.
 func TestPlanRespectsStartDateAndEnabled(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	s := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
@@ -325,6 +331,7 @@ func TestPlanRespectsStartDateAndEnabled(t *testing.T) {
 
 // Planners racing each other (replicas, or a start racing a fire) create each run once.
 func TestPlanRacingPlannersCreateEachRunOnce(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	s := store.NewStore(db.Pool, nil, nil)
 	ctx := context.Background()
@@ -375,6 +382,7 @@ func addManyDestinations(tb testing.TB, db *pgtest.DB, n int) {
 // A night's planning for 10,000 destinations creates every run in two statements. Its speed is
 // measured by BenchmarkPlanNight.
 func TestPlanTenThousandDestinations(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("slow")
 	}

@@ -7,6 +7,7 @@ import (
 )
 
 func TestRetryPolicyIntervals(t *testing.T) {
+	t.Parallel()
 	want := []time.Duration{20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600}
 	p := DefaultRetryPolicy()
 	var total time.Duration
@@ -43,6 +44,7 @@ func TestRetryPolicyIntervals(t *testing.T) {
 }
 
 func TestRetryPolicyScaledDown(t *testing.T) {
+	t.Parallel()
 	p := RetryPolicy{Initial: 200 * time.Millisecond, Max: time.Second, Retries: 3, Jitter: -1}
 	for n, want := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second} {
 		if got := p.Interval(n + 1); got != want {
@@ -55,6 +57,7 @@ func TestRetryPolicyScaledDown(t *testing.T) {
 }
 
 func TestRetryPolicyJitterWithinTenPercent(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	p := DefaultRetryPolicy()
 	p.Rand = r.Float64

@@ -107,6 +107,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // run, then the run fails and one alert is posted; the destination's recovery is alerted
 // once too.
 func TestWorkerRetriesThenFailsAndAlerts(t *testing.T) {
+	// Not parallel: goleak would take the goroutines of tests running alongside for leaks.
 	f := newWorkerFixture(t)
 	var mu sync.Mutex
 	var alerts []Alert
@@ -182,6 +183,7 @@ func TestWorkerRetriesThenFailsAndAlerts(t *testing.T) {
 // Stop lets attempts in flight finish within the grace period, then cancels them: the run
 // is due again at once and the cut-short attempt is abandoned, not counted as a retry.
 func TestWorkerStopCancelsAttemptsAfterTheGrace(t *testing.T) {
+	// Not parallel: goleak would take the goroutines of tests running alongside for leaks.
 	f := newWorkerFixture(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	w := f.worker(nil, "")
@@ -217,6 +219,7 @@ func TestWorkerStopCancelsAttemptsAfterTheGrace(t *testing.T) {
 
 // Alerts are retried on failure, never block the sender, and are drained on Close.
 func TestAlerterRetriesAndNeverBlocks(t *testing.T) {
+	// Not parallel: goleak would take the goroutines of tests running alongside for leaks.
 	defer goleak.VerifyNone(t)
 	var calls atomic.Int32
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 // Service logs are JSON unless text is asked for, at the configured level; bad values are
 // start-up errors that say what is allowed.
 func TestServiceLogger(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		format, level string
 		wantJSON      bool

@@ -79,20 +79,12 @@ type apiFixture struct {
 func newAPIFixture(t *testing.T, token string) *apiFixture {
 	t.Helper()
 	f := &apiFixture{fixture: newFixture(t), logs: &lockedBuffer{}}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	key, err := apiKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("key passphrase 42"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.keyPEM = string(pem.EncodeToMemory(block))
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.keySrv = sftptest.NewServer(t, sftptest.Options{User: "keyed", AuthorizedKeys: []ssh.PublicKey{sshPub}})
+	f.keyPEM = key.pem
+	f.keySrv = sftptest.NewServer(t, sftptest.Options{User: "keyed", AuthorizedKeys: []ssh.PublicKey{key.pub}})
 	body := strings.Split(strings.TrimSpace(f.keyPEM), "\n")
 	f.secrets = []string{f.srv.Password(), "pw" + allSpecial, "key passphrase 42", body[1], body[len(body)/2], "s3cret-of-the-patch"}
 
@@ -127,6 +119,30 @@ func newAPIFixture(t *testing.T, token string) *apiFixture {
 		}
 	})
 	return f
+}
+
+// apiKey returns a passphrase-protected OpenSSH private key and its public key, made once for
+// every fixture: sealing a key with its passphrase (bcrypt) takes more than a second under the
+// race detector.
+var apiKey = sync.OnceValues(func() (keyPair, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return keyPair{}, err
+	}
+	block, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte("key passphrase 42"))
+	if err != nil {
+		return keyPair{}, err
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return keyPair{}, err
+	}
+	return keyPair{pem: string(pem.EncodeToMemory(block)), pub: sshPub}, nil
+})
+
+type keyPair struct {
+	pem string
+	pub ssh.PublicKey
 }
 
 // call makes a request with the token and returns the status and the decoded JSON body.
@@ -202,6 +218,7 @@ func (f *apiFixture) counts(t *testing.T) [3]int {
 // Every endpoint refuses a request without the token or with a wrong one; health, readiness,
 // metrics and the OpenAPI document need none.
 func TestAPIAuthentication(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, testToken)
 	id := uuid.NewString()
 	routes := []string{"GET /v1/targets", "POST /v1/targets", "GET /v1/targets/" + id, "PATCH /v1/targets/" + id,
@@ -243,6 +260,7 @@ func TestAPIAuthentication(t *testing.T) {
 // Targets over HTTP: added with secrets that never come back, changed, refused when in use,
 // removed; bad input changes nothing.
 func TestAPITargets(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, testToken)
 	status, tgt, _ := f.call(t, "POST", "/v1/targets", map[string]any{
 		"name": "Acme SFTP", "host": "127.0.0.1", "port": f.srv.Port(), "user": "acme", "password": "pw" + allSpecial,
@@ -347,6 +365,7 @@ func TestAPITargets(t *testing.T) {
 // Destinations over HTTP, with the command line's validation: every kind of bad input gets a
 // 400 naming the field and changes nothing.
 func TestAPIDestinations(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, testToken)
 	good := func() map[string]any {
 		return map[string]any{"company_id": f.company, "url": f.srv.URL("/inbox"), "format": "json", "host_key": f.srv.HostKeyPin(),
@@ -437,6 +456,7 @@ func TestAPIDestinations(t *testing.T) {
 // the explicit accept_host_key; re-sends are queued and the history shows them; /metrics
 // follows the attempts. Secrets of a key-authenticated destination stay out of the log.
 func TestAPITestSendResendAndRuns(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, testToken)
 	status, d, _ := f.call(t, "POST", "/v1/destinations", map[string]any{"company_id": f.company, "url": f.srv.URL("/inbox"), "format": "json"})
 	if status != 201 || d["host_key"] != "" {
@@ -641,6 +661,7 @@ func grepLines(s, prefix string) string {
 
 // /readyz fails while the schema is behind this version, and says what to do.
 func TestAPIReadiness(t *testing.T) {
+	t.Parallel()
 	f := newAPIFixture(t, testToken)
 	if status, raw := f.raw(t, "GET", "/readyz", nil, nil); status != 200 || !bytes.Contains(raw, []byte(`"ready"`)) {
 		t.Fatalf("/readyz: %d %s", status, raw)
@@ -667,6 +688,7 @@ func TestAPIReadiness(t *testing.T) {
 
 // The OpenAPI document names exactly the routes the API serves.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
 	var doc struct {
 		OpenAPI string                                `json:"openapi"`
 		Paths   map[string]map[string]json.RawMessage `json:"paths"`
@@ -704,6 +726,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 }
 
 func TestLoadAdminConfig(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		addr, token string
 		wantAddr    string
@@ -734,6 +757,7 @@ func TestLoadAdminConfig(t *testing.T) {
 // serve refuses to expose the API beyond loopback without a token; with one it serves the
 // API, health and metrics on the configured address, logging as asked.
 func TestServeAdminServer(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	_, errOut, code := cli(t, append(f.env, "EVENTEXPORT_ADMIN_ADDR=0.0.0.0:0"), "serve")
 	if code != 2 || !strings.Contains(errOut, "EVENTEXPORT_ADMIN_TOKEN") {

@@ -15,6 +15,7 @@ import (
 // The demo's last resort: a throwaway cluster from the local PostgreSQL binaries starts,
 // answers on loopback, and is gone after stop.
 func TestThrowawayCluster(t *testing.T) {
+	t.Parallel()
 	bin, err := findPostgresBin()
 	if err != nil {
 		t.Fatalf("this test needs the PostgreSQL server binaries (initdb, postgres): %v", err)
@@ -44,6 +45,7 @@ func TestThrowawayCluster(t *testing.T) {
 
 // The demo delivers a JSON and a CSV file into its directory and shows them.
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "demo-sftp")
 	var out, errOut bytes.Buffer
 	getenv := func(k string) string {

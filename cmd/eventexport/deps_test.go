@@ -63,6 +63,7 @@ var depRules = []depRule{
 
 // TestImportRules checks depRules on every package of the module.
 func TestImportRules(t *testing.T) {
+	t.Parallel()
 	g := listDeps(t, modulePath+"/...")
 	var pkgs []string
 	for p := range g {
@@ -103,6 +104,7 @@ func TestImportRules(t *testing.T) {
 // it, out of the program that ships: eventexport demo starts its SFTP server from
 // delivery/sftpserver, not from delivery/sftptest.
 func TestDepsProductionBinaryLinksNoTesting(t *testing.T) {
+	t.Parallel()
 	bin := modulePath + "/cmd/eventexport"
 	g := listDeps(t, bin)
 	for _, dep := range g.deps(bin) {
@@ -211,6 +213,7 @@ func matchAny(patterns []string, rel string) bool {
 
 // TestImportRulePatterns pins the pattern language of depRules.
 func TestImportRulePatterns(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		pattern, pkg string
 		want         bool

@@ -6,18 +6,20 @@ import (
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
+	"flag"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/eventexport/eventexport/delivery/sftptest"
 	"github.com/eventexport/eventexport/events"
@@ -29,6 +31,14 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	// Most tests here wait on processes, servers and timers rather than compute: run more of
+	// them at once than there are CPUs, unless -parallel says how many.
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", strconv.Itoa(4*runtime.GOMAXPROCS(0)))
+	}
 	dir, err := os.MkdirTemp("", "eventexport-bin-")
 	if err != nil {
 		panic(err)
@@ -40,6 +50,13 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	// The tests' schemas are dropped, and a throwaway cluster stopped, once they have run.
+	if err := pgtest.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "pgtest:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
@@ -124,6 +141,7 @@ var runLine = regexp.MustCompile(`^(/inbox/courseCompletion-(\d+)_\d{4}-\d\d-\d\
 // The whole path from the command line: a destination is added, a DST day's events are
 // exported exactly, delivered over SFTP with percent-encoded credentials, and recorded.
 func TestRunDeliversTheDayEndToEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	jsonID := f.addDestination(t, "json", "--name", "Acme JSON")
 	csvID := f.addDestination(t, "csv")
@@ -221,6 +239,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // Bad usage and bad configuration exit 2 and change nothing.
 func TestRunBadUsageChangesNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	id := f.addDestination(t, "json")
 	for _, tc := range []struct {
@@ -239,6 +258,7 @@ func TestRunBadUsageChangesNothing(t *testing.T) {
 		{"unknown command", nil, []string{"frobnicate"}, "unknown command"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			runsBefore := f.countRows(t, "runs")
 			_, errOut, code := cli(t, append(append([]string{}, f.env...), tc.env...), tc.args...)
 			if code != 2 {
@@ -256,6 +276,7 @@ func TestRunBadUsageChangesNothing(t *testing.T) {
 
 // Adding a destination validates everything first; a bad flag stores nothing.
 func TestDestinationsAddRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	good := []string{"--company", f.company, "--url", f.srv.URL("/inbox"), "--format", "json"}
 	with := func(flag, value string) []string {
@@ -284,6 +305,7 @@ func TestDestinationsAddRejectsBadInput(t *testing.T) {
 		{"no credentials", with("--url", "sftp://user@127.0.0.1:22/x"), "password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, errOut, code := cli(t, f.env, tc.args...)
 			if code != 2 || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and a message naming %q", code, errOut, tc.want)
@@ -297,6 +319,7 @@ func TestDestinationsAddRejectsBadInput(t *testing.T) {
 
 // Secrets are stored encrypted and never printed.
 func TestDestinationsNeverShowSecrets(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	id := f.addDestination(t, "csv", "--name", "Acme CSV", "--alert-url", "https://hooks.example.com/services/T1/B1/hook-secret")
 	password := "pw" + allSpecial
@@ -349,6 +372,7 @@ func TestDestinationsNeverShowSecrets(t *testing.T) {
 // A delivery that fails exits 1 with the reason in plain words, records the failed attempt,
 // and leaves no file.
 func TestRunDeliveryFailureExits1(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	other := sftptest.NewServer(t, sftptest.Options{User: "x", Password: "y"})
 	out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", f.srv.URL("/inbox"),
@@ -380,23 +404,9 @@ func TestRunDeliveryFailureExits1(t *testing.T) {
 // Against a database never migrated, commands say what to do instead of failing on a missing
 // table, and migrate is idempotent.
 func TestCommandsNeedMigratedSchema(t *testing.T) {
-	base := pgtest.BaseURL(t)
-	ctx := context.Background()
-	schema := "eventexport_test_unmigrated_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	u, err := pgtest.WithSearchPath(base, schema)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{"DATABASE_URL=" + u}
+	t.Parallel()
+	// An empty schema of the test's own, dropped when it ends.
+	env := []string{"DATABASE_URL=" + pgtest.Empty(t).URL}
 	if _, errOut, code := cli(t, env, "destinations", "list"); code != 2 || !strings.Contains(errOut, "eventexport migrate") {
 		t.Errorf("list on an unmigrated schema: exit %d, %q; want 2 and the advice to migrate", code, errOut)
 	}

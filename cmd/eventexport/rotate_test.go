@@ -37,6 +37,7 @@ func withEnv(env []string, set ...string) []string {
 // every secret; then the old key is removed, and a destination with a password and one on a
 // shared target with a private key still deliver.
 func TestRotateKey(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	dir := t.TempDir()
 	keyFile := filepath.Join(dir, "id")

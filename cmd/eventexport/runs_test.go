@@ -15,6 +15,7 @@ import (
 // A re-send queues one run per day and event type, due now, each with a file name of its own,
 // and prints their ids.
 func TestResendQueuesRuns(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	id := f.addDestination(t, "json")
 	began := time.Now()
@@ -81,6 +82,7 @@ func fileNameRE(name string) bool {
 
 // Bad input to resend exits 2 and queues nothing.
 func TestResendBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	id := f.addDestination(t, "json")
 	for _, tc := range []struct {
@@ -100,6 +102,7 @@ func TestResendBadInputChangesNothing(t *testing.T) {
 		{"stray argument", []string{"--destination", id, "--from", "2026-03-08", "extra"}, "argument"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			out, errOut, code := cli(t, f.env, append([]string{"resend"}, tc.args...)...)
 			if code != 2 || !strings.Contains(errOut, tc.want) {
 				t.Errorf("exit %d, stderr %q; want 2 and a message naming %q", code, errOut, tc.want)
@@ -130,6 +133,7 @@ func keys(m map[string]any) []string {
 
 // runs list and runs show give each run's kind, day, status, file, counts and attempts.
 func TestRunsListAndShow(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	good := f.addDestination(t, "json")
 	if _, errOut, code := cli(t, f.env, "run", "--destination", good, "--date", "2026-11-01"); code != 0 {

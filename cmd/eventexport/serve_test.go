@@ -58,6 +58,8 @@ var fastEnv = []string{
 	"EVENTEXPORT_ATTEMPT_TIMEOUT=10s",
 	"EVENTEXPORT_LEASE_MARGIN=2s",
 	"EVENTEXPORT_SHUTDOWN_GRACE=5s",
+	// Tests run side by side: each service listens on a port of its own, not the default 8080.
+	"EVENTEXPORT_ADMIN_ADDR=127.0.0.1:0",
 }
 
 func startServe(t *testing.T, env []string) *serveProc {
@@ -113,34 +115,50 @@ type proxy struct {
 	t    *testing.T
 	addr string
 
-	mu     sync.Mutex
-	ln     net.Listener
-	target string
-	conns  map[net.Conn]bool
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	reserved *reservedPort // holds addr until the proxy is first up
+	ln       net.Listener
+	target   string
+	conns    map[net.Conn]bool
+	wg       sync.WaitGroup
 }
 
 // newProxy reserves a loopback address and starts down.
 func newProxy(t *testing.T) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, err := reservePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{t: t, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	ln.Close()
+	p := &proxy{t: t, addr: r.addr, reserved: r, conns: map[net.Conn]bool{}}
 	t.Cleanup(p.down)
 	return p
 }
 
-func (p *proxy) up(target string) {
-	p.t.Helper()
+// listenAgain listens on addr, which was in use a moment ago.
+func listenAgain(addr string) (net.Listener, error) {
 	var ln net.Listener
 	var err error
 	for range 50 { // the port may take a moment to be free again
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
+		if ln, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	return ln, err
+}
+
+func (p *proxy) up(target string) {
+	p.t.Helper()
+	p.mu.Lock()
+	r := p.reserved
+	p.reserved = nil
+	p.mu.Unlock()
+	var ln net.Listener
+	var err error
+	if r != nil {
+		ln, err = r.listen()
+	} else {
+		ln, err = listenAgain(p.addr)
 	}
 	if err != nil {
 		p.t.Fatalf("proxy listen on %s: %v", p.addr, err)
@@ -188,6 +206,10 @@ func (p *proxy) forward(c net.Conn, target string) {
 // down closes the listener and every connection: new connections are refused.
 func (p *proxy) down() {
 	p.mu.Lock()
+	if p.reserved != nil {
+		p.reserved.release()
+		p.reserved = nil
+	}
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil
@@ -344,6 +366,7 @@ func checkSchedule(t *testing.T, as []attemptRow) {
 // A server that is down for the first attempts and then comes back gets the file once, and
 // the attempts follow the retry schedule.
 func TestServeRetriesUntilTheServerIsBack(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	p := newProxy(t)
 	out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", viaProxy(f.srv, p, "/inbox"),
@@ -398,6 +421,7 @@ func TestServeRetriesUntilTheServerIsBack(t *testing.T) {
 // alert goes to the instance's webhook and one to the destination's. A re-send once the
 // server is back delivers, and the destination's recovery is alerted once.
 func TestServeGivesUpAfterElevenAttempts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	p := newProxy(t)
 	hook := newWebhook(t)
@@ -468,6 +492,7 @@ func TestServeGivesUpAfterElevenAttempts(t *testing.T) {
 // Killed (SIGKILL) while waiting to retry and started again, the service continues the
 // stored schedule: no attempt is lost, repeated or made early.
 func TestServeKilledDuringRetryWaitKeepsTheSchedule(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	p := newProxy(t)
 	out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", viaProxy(f.srv, p, "/inbox"),
@@ -520,6 +545,7 @@ func TestServeKilledDuringRetryWaitKeepsTheSchedule(t *testing.T) {
 
 // Two replicas against one database and one server deliver each run exactly once.
 func TestServeTwoReplicasDeliverEachRunOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const dests, days = 15, 3
 	start := yesterday().AddDays(-(days - 1))
@@ -555,6 +581,7 @@ func TestServeTwoReplicasDeliverEachRunOnce(t *testing.T) {
 // period, cancels the upload and exits; the run is not delivered and is due again at once,
 // and the next start attempts it again without counting the cut-short attempt as a retry.
 func TestServeSIGTERMDuringUploadExitsWithinGrace(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	stalled := sftptest.NewServer(t, sftptest.Options{User: "acme", Password: "pw", Faults: sftptest.Faults{StallWritesAfter: 1000}})
 	out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", stalled.URL("/inbox"),
@@ -608,6 +635,7 @@ func TestServeSIGTERMDuringUploadExitsWithinGrace(t *testing.T) {
 // A replica that dies mid-attempt loses its lease: another replica takes the run once the
 // lease has expired, marks the cut-short attempt abandoned and attempts the run again.
 func TestServeReplicaDyingMidAttemptLosesTheLease(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	stalled := sftptest.NewServer(t, sftptest.Options{User: "acme", Password: "pw", Faults: sftptest.Faults{StallWritesAfter: 1000}})
 	out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", stalled.URL("/inbox"),
@@ -647,6 +675,7 @@ func TestServeReplicaDyingMidAttemptLosesTheLease(t *testing.T) {
 // With the nightly schedule, a destination added while the service runs, with a start date
 // in the past, is backfilled at once rather than the next night.
 func TestServeBackfillsANewDestinationAtOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	env := append(append([]string{}, f.env...), "EVENTEXPORT_SCHEDULE=0 2 * * *")
 	s := startServe(t, env)
@@ -668,6 +697,7 @@ func TestServeBackfillsANewDestinationAtOnce(t *testing.T) {
 }
 
 func TestServeConfig(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1/db"}
 	getenv := func(kv ...string) env {
 		m := map[string]string{}

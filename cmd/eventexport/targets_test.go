@@ -10,6 +10,7 @@ import (
 // Destinations on one shared target: a password change on the target reaches all of them,
 // and the target cannot be removed while they use it.
 func TestSharedTargets(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	dir := t.TempDir()
 	wrongPw := filepath.Join(dir, "wrong")
@@ -62,6 +63,7 @@ func TestSharedTargets(t *testing.T) {
 
 // A target with no destinations can be removed; unknown ids are bad usage.
 func TestTargetsRemoveAndErrors(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	out, errOut, code := cli(t, f.env, "targets", "add", "--name", "spare", "--url", f.srv.URL("/spare"))
 	if code != 0 {

@@ -15,6 +15,7 @@ import (
 // A destination added without a pinned key: the first test send is refused and shows the
 // presented fingerprint; with --accept-host-key it is pinned, and later sends just work.
 func TestTestSendTrustOnFirstUse(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", f.srv.URL("/inbox"), "--format", "json")
 	if code != 0 {
@@ -64,6 +65,7 @@ func TestTestSendTrustOnFirstUse(t *testing.T) {
 
 // The reason a test send failed reads in plain words.
 func TestTestSendSaysWhy(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	locked := sftptest.NewServer(t, sftptest.Options{User: "acme", Password: "right"})
 	wrong := strings.Replace(locked.URL("/inbox"), "right", "wrong", 1)
@@ -75,6 +77,7 @@ func TestTestSendSaysWhy(t *testing.T) {
 		{"refused", "sftp://u:p@127.0.0.1:1/inbox", locked.HostKeyPin(), "refused"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			out, errOut, code := cli(t, f.env, "destinations", "add", "--company", f.company, "--url", tc.url, "--format", "csv", "--host-key", tc.pin)
 			if code != 0 {
 				t.Fatalf("add: %d %s", code, errOut)

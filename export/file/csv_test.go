@@ -57,6 +57,7 @@ func encodeCSV(t testing.TB, typ events.Type, payloads ...[]byte) string {
 }
 
 func TestCSVHeaderOnlyWhenEmpty(t *testing.T) {
+	t.Parallel()
 	got := encodeCSV(t, events.CourseComplete)
 	want := strings.Join(events.CourseComplete.Columns, ",") + "\r\n"
 	if got != want {
@@ -66,6 +67,7 @@ func TestCSVHeaderOnlyWhenEmpty(t *testing.T) {
 
 // TestCSVCells checks the text of each kind of JSON value, exactly as written.
 func TestCSVCells(t *testing.T) {
+	t.Parallel()
 	typ := events.Type{Name: "test", FilePrefix: "test", Columns: []string{
 		"str", "int", "float", "exp", "yes", "no", "null", "missing", "empty", "obj", "arr", "emptyObj",
 		"nested.str", "nested.deep.x", "nested.missing", "nested.obj", "scalar.x", "nullObj.x", "esc", "uni", "nested",
@@ -92,6 +94,7 @@ func TestCSVCells(t *testing.T) {
 }
 
 func TestCSVRejectsNonObjects(t *testing.T) {
+	t.Parallel()
 	for _, p := range []string{`[1, 2]`, `"x"`, `null`, ``, `42`} {
 		enc, _ := file.NewEncoder(file.FormatCSV, events.CourseComplete, io.Discard)
 		if err := enc.Encode([]byte(p)); err == nil {
@@ -102,6 +105,7 @@ func TestCSVRejectsNonObjects(t *testing.T) {
 
 // TestCSVQuoting checks that values survive exactly, and parse back with encoding/csv.
 func TestCSVQuoting(t *testing.T) {
+	t.Parallel()
 	values := []string{
 		"plain", "", " leading and trailing ", "comma, inside", `quote " inside`, `"quoted"`, `""`,
 		"line\nbreak", "crlf\r\ninside", "bare\rcr", "\n", "\r", "\r\n", "trailing cr\r", ",", `"`,
@@ -187,6 +191,7 @@ func BenchmarkEncodeCSV(b *testing.B) {
 }
 
 func TestCSVOfRealisticPayloads(t *testing.T) {
+	t.Parallel()
 	out := encodeCSV(t, events.CourseComplete, realisticPayload(7), seedPayload)
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil || len(recs) != 3 {

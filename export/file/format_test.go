@@ -10,6 +10,7 @@ import (
 )
 
 func TestParseFormat(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		in   string
 		want file.Format
@@ -39,6 +40,7 @@ func TestParseFormat(t *testing.T) {
 }
 
 func TestNewEncoderUnknownFormat(t *testing.T) {
+	t.Parallel()
 	if _, err := file.NewEncoder("xml", events.CourseComplete, &bytes.Buffer{}); !errors.Is(err, file.ErrUnknownFormat) {
 		t.Errorf("NewEncoder(xml) error = %v, want ErrUnknownFormat", err)
 	}
@@ -48,6 +50,7 @@ func TestNewEncoderUnknownFormat(t *testing.T) {
 // writer, that nothing is written before Close for small files, and that an encoder refuses
 // to be used after Close.
 func TestEncoderLifecycle(t *testing.T) {
+	t.Parallel()
 	for _, f := range []file.Format{file.FormatJSON, file.FormatCSV} {
 		t.Run(string(f), func(t *testing.T) {
 			var w closeRecorder
@@ -80,6 +83,7 @@ func TestEncoderLifecycle(t *testing.T) {
 // TestEncoderWriteErrors checks that a failing writer fails the encoder, at an Encode once the
 // buffer fills or at Close.
 func TestEncoderWriteErrors(t *testing.T) {
+	t.Parallel()
 	errBroken := errors.New("broken pipe")
 	for _, f := range []file.Format{file.FormatJSON, file.FormatCSV} {
 		t.Run(string(f), func(t *testing.T) {

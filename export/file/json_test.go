@@ -58,6 +58,7 @@ func encodeJSON(t *testing.T, payloads ...[]byte) []byte {
 }
 
 func TestJSONIsAnArrayOfThePayloads(t *testing.T) {
+	t.Parallel()
 	many := make([][]byte, 1000)
 	for i := range many {
 		many[i] = realisticPayload(i)
@@ -103,6 +104,7 @@ func TestJSONIsAnArrayOfThePayloads(t *testing.T) {
 }
 
 func TestJSONRejectsEmptyPayload(t *testing.T) {
+	t.Parallel()
 	enc, _ := file.NewEncoder(file.FormatJSON, events.CourseComplete, io.Discard)
 	if err := enc.Encode(nil); err == nil {
 		t.Errorf("Encode(nil) succeeded, want an error")
@@ -112,6 +114,7 @@ func TestJSONRejectsEmptyPayload(t *testing.T) {
 // TestEncodersWriteInLargeChunks checks that the writer downstream, a pipe into an upload,
 // receives large writes rather than one per event.
 func TestEncodersWriteInLargeChunks(t *testing.T) {
+	t.Parallel()
 	for _, f := range []file.Format{file.FormatJSON, file.FormatCSV} {
 		t.Run(string(f), func(t *testing.T) {
 			var w writeCounter

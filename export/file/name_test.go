@@ -17,6 +17,7 @@ var namePattern = regexp.MustCompile(`^courseCompletion-(\d+)_(\d{4}-\d\d-\d\dT\
 // TestFileName checks names in processes of several local time zones: the creation time is
 // written in UTC whatever the zone.
 func TestFileName(t *testing.T) {
+	t.Parallel()
 	if !eventstest.InTimeZones(t, "UTC", "Asia/Kolkata", "Pacific/Pago_Pago") {
 		return
 	}
@@ -76,6 +77,7 @@ func TestFileName(t *testing.T) {
 
 // TestFileNameRandomPart checks that names differ and use the whole alphabet.
 func TestFileNameRandomPart(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 9, 7, 0, 0, 0, time.UTC)
 	seen := map[string]bool{}
 	chars := map[rune]bool{}

@@ -29,6 +29,7 @@ func mustSealer(t *testing.T, key []byte, old ...[]byte) *Sealer {
 // After a rotation every secret is sealed under the new key and opens without the old one;
 // running it again changes nothing; a secret no key opens is named, and the rest rotate.
 func TestRotateSecrets(t *testing.T) {
+	t.Parallel()
 	db := pgtest.New(t)
 	ctx := context.Background()
 	keyA, keyB := testKey(0xA), testKey(0xB)

@@ -19,6 +19,7 @@ func newKey(t *testing.T) []byte {
 }
 
 func TestParseSecretKey(t *testing.T) {
+	t.Parallel()
 	good := base64.StdEncoding.EncodeToString(newKey(t))
 	if k, err := ParseSecretKey(good + "\n"); err != nil || len(k) != 32 {
 		t.Fatalf("ParseSecretKey(valid) = %d bytes, %v; want 32 bytes, nil", len(k), err)
@@ -36,6 +37,7 @@ func TestParseSecretKey(t *testing.T) {
 }
 
 func TestSealerRoundTripAndTamper(t *testing.T) {
+	t.Parallel()
 	s, err := NewSealer(newKey(t))
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +79,7 @@ func TestSealerRoundTripAndTamper(t *testing.T) {
 
 // During a key rotation, values sealed under the old key still open, and new ones use the new key.
 func TestSealerOldKeys(t *testing.T) {
+	t.Parallel()
 	oldKey, newK := newKey(t), newKey(t)
 	old, _ := NewSealer(oldKey)
 	sealedOld, _ := old.Seal([]byte("secret"))
