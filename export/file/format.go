@@ -61,6 +61,10 @@ func init() {
 		New: func(_ events.Type, w io.Writer) Encoder { return newJSONEncoder(w) }})
 	RegisterFormat(FormatSpec{Name: FormatCSV, Ext: ".csv", ContentType: "text/csv",
 		New: func(t events.Type, w io.Writer) Encoder { return newCSVEncoder(t, w) }})
+	RegisterFormat(FormatSpec{Name: FormatJSONL, Ext: ".jsonl", ContentType: "application/x-ndjson",
+		New: func(_ events.Type, w io.Writer) Encoder { return newJSONLEncoder(w) }})
+	RegisterFormat(FormatSpec{Name: FormatJSONFlat, Ext: ".json", ContentType: "application/json",
+		New: func(t events.Type, w io.Writer) Encoder { return newFlatEncoder(t, w) }})
 }
 
 // Formats lists the registered format names in the order they were registered.
