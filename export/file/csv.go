@@ -169,3 +169,6 @@ func (e *csvEncoder) Close() error {
 	e.closed = true
 	return e.w.Flush()
 }
+
+// Flush writes what the encoder holds to its writer, so that its size is known.
+func (e *csvEncoder) Flush() error { return e.w.Flush() }

@@ -34,7 +34,7 @@ func TestParseFormat(t *testing.T) {
 		}
 	}
 	_, err := file.ParseFormat("xml")
-	if want := `unknown format "xml": want json or csv`; err == nil || err.Error() != want {
+	if want := `unknown format "xml": want json, csv, jsonl or json-flat`; err == nil || err.Error() != want {
 		t.Errorf("ParseFormat(xml) error = %v, want %q", err, want)
 	}
 }

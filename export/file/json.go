@@ -46,3 +46,6 @@ func (e *jsonEncoder) Close() error {
 	_, _ = e.w.WriteString("]\n")
 	return e.w.Flush()
 }
+
+// Flush writes what the encoder holds to its writer, so that its size is known.
+func (e *jsonEncoder) Flush() error { return e.w.Flush() }
