@@ -2,11 +2,13 @@ package export
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export/file"
 	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations/pgtest"
@@ -18,7 +20,11 @@ type cleaningSink struct {
 	cleaned []string
 }
 
-func (s *cleaningSink) Put(context.Context, string, io.Reader) (string, error) { return "", errDown }
+// errStalled is a server that stopped answering mid-upload: a partial file may be left.
+var errStalled = &delivery.Error{Class: delivery.ClassTimeout, Stage: delivery.StageUpload, Limit: delivery.LimitAttempt,
+	Err: errors.New("attempt timeout")}
+
+func (s *cleaningSink) Put(context.Context, string, io.Reader) (string, error) { return "", errStalled }
 
 func (s *cleaningSink) Clean(_ context.Context, name string) error {
 	s.mu.Lock()
@@ -58,4 +64,20 @@ func TestPartialFileRemovedOnceARunFailsForGood(t *testing.T) {
 	if len(sink.cleaned) != 1 || sink.cleaned[0] != run.FileName {
 		t.Errorf("cleaned %v after the last attempt; want %s", sink.cleaned, run.FileName)
 	}
+
+	// A server never reached holds nothing of the run: there is nothing to clean.
+	refused := &cleaningSink{}
+	runner = NewRunner(RunnerConfig{Store: st, Location: newYork, Now: c.Now,
+		Connect: func(context.Context, store.Destination) (Sink, error) { return refusingSink{refused}, nil }})
+	if _, err := runner.Attempt(context.Background(), d, run, src, func(Outcome) *time.Time { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(refused.cleaned) != 0 {
+		t.Errorf("cleaned %v after a refused connection; want nothing", refused.cleaned)
+	}
 }
+
+// refusingSink is a cleaningSink whose server refuses connections.
+type refusingSink struct{ *cleaningSink }
+
+func (refusingSink) Put(context.Context, string, io.Reader) (string, error) { return "", errDown }

@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -94,19 +94,26 @@ func (e *SourceError) Unwrap() error { return e.Err }
 func Classify(err error) (class string, permanent bool) {
 	var de *delivery.Error
 	var se *SourceError
+	var fe *FileError
 	switch {
 	case errors.As(err, &de):
 		return string(de.Class), de.Permanent()
 	case errors.As(err, &se):
 		return "database", false
+	case errors.As(err, &fe):
+		// The same events make the same files: retrying cannot help.
+		return "file", true
 	}
 	return "other", false
 }
 
 // Outcome is the result of one attempt.
 type Outcome struct {
-	Attempt    int
+	Attempt int
+	// RemotePath is where the file is: the run's file, its manifest when it has one, or its
+	// first part.
 	RemotePath string
+	Files      []file.PartInfo // every file delivered, the manifest last
 	Events     int64
 	Bytes      int64
 	Err        error // nil when delivered
@@ -149,13 +156,13 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 	}
 
 	end := store.AttemptEnd{Delivered: out.Err == nil, RemotePath: out.RemotePath, Events: out.Events, Bytes: out.Bytes,
-		Class: out.Class, Permanent: out.Permanent}
+		Class: out.Class, Permanent: out.Permanent, Files: out.Files}
 	if out.Err != nil {
 		end.Err = out.Err.Error()
 		if next != nil {
 			end.Next = next(out)
 		}
-		if c, ok := sink.(delivery.Cleaner); ok && end.Next == nil {
+		if c, ok := sink.(delivery.Cleaner); ok && end.Next == nil && mayLeavePartial(out.Err) {
 			// The run has failed for good: nothing of it may stay on the customer's server.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			if err := c.Clean(cctx, run.FileName); err != nil {
@@ -198,6 +205,16 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 	return out, nil
 }
 
+// mayLeavePartial reports whether a failed attempt may have left a partial file on the
+// server: the upload or rename was under way when a limit passed or the connection broke.
+func mayLeavePartial(err error) bool {
+	var de *delivery.Error
+	if !errors.As(err, &de) || (de.Stage != delivery.StageUpload && de.Stage != delivery.StageRename) {
+		return false
+	}
+	return de.Class == delivery.ClassTimeout || de.Class == delivery.ClassConnLost || de.Class == delivery.ClassCanceled
+}
+
 // record stores how attempt n ended, trying again while the database does not answer, for up
 // to RecordWithin.
 func (r *Runner) record(ctx context.Context, runID string, n int, end store.AttemptEnd) error {
@@ -221,9 +238,8 @@ func (r *Runner) record(ctx context.Context, runID string, n int, end store.Atte
 // errSinkGone stops the producer when the sink returned before reading everything.
 var errSinkGone = errors.New("delivery ended before the file was complete")
 
-// deliver streams src through the encoder into the sink. The producer writes into a pipe that
-// the sink reads: the file is never held whole in memory, and an error on either side ends the
-// other, so a short stream is never renamed into place.
+// deliver makes the run's files from src and hands them to the sink: one file streamed, or
+// parts when the run's options limit its files; then the manifest, when asked for, last.
 func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run, src Source) (Outcome, Sink) {
 	t, err := events.LookupType(run.EventType)
 	if err != nil {
@@ -233,58 +249,30 @@ func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run
 	if err != nil {
 		return Outcome{Err: err}, nil
 	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	counter := &countingWriter{w: pw}
-	type produced struct {
-		events int64
-		err    error
-	}
-	done := make(chan produced, 1)
-	go func() {
-		enc, err := file.NewEncoder(run.Format, t, counter)
-		var n int64
-		if err == nil {
-			n, err = src(ctx, enc.Encode)
-			if err == nil {
-				err = enc.Close()
-			}
+	var stager file.Stager
+	if key := run.Options.EncryptTo; key != "" {
+		rec, err := file.ParseRecipient([]byte(key), r.cfg.Now())
+		if err != nil {
+			return Outcome{Err: &delivery.Error{Class: delivery.ClassConfig, Stage: delivery.StageConfig, Err: err,
+				Hint: fmt.Sprintf("The destination's encryption key cannot be used: give the customer's current key with eventexport destinations update %s --encrypt-to FILE; retrying will not help", d.ID)}}, sink
 		}
-		var de *delivery.Error
-		if err != nil && !errors.As(err, &de) { // a sink's error, come back through the pipe, stays the sink's
-			err = &SourceError{err}
-		}
-		pw.CloseWithError(err) // nil: the sink reads EOF
-		done <- produced{n, err}
-	}()
-
-	remote, putErr := sink.Put(ctx, run.FileName, pr)
-	pr.CloseWithError(errSinkGone)
-	cancel()
-	p := <-done
-	out := Outcome{RemotePath: remote, Events: p.events, Bytes: counter.n}
-	switch {
-	// A producer cancelled because the sink failed first reports the sink's error.
-	case p.err != nil && !errors.Is(p.err, errSinkGone) && !(putErr != nil && errors.Is(p.err, context.Canceled)):
-		out.Err = p.err
-	case putErr != nil:
-		out.Err = putErr
+		stager = rec
 	}
-	if out.Err != nil {
-		out.RemotePath = ""
+	f := files{r: r, sink: sink, run: run, typ: t, stager: stager}
+	var out Outcome
+	if run.Options.Splits() {
+		out = f.parts(ctx, src)
+	} else {
+		out = f.one(ctx, src)
+	}
+	if out.Err == nil && run.Options.Manifest {
+		p, info, err := f.manifest(ctx, d, out)
+		if err != nil {
+			out.Err, out.RemotePath, out.Files = err, "", nil
+		} else {
+			out.RemotePath = p
+			out.Files = append(out.Files, info)
+		}
 	}
 	return out, sink
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -55,13 +55,19 @@ var destinationFlags = []flagField{
 	urlFlag,
 	{"target", "target_id", textField, "a shared target's `ID`, instead of --url"},
 	{"path", "path", textField, "with --target: the `DIR` under the target's base directory"},
-	{"format", "format", textField, "file format: json or csv"},
+	{"format", "format", textField, "file format: json, csv, jsonl (JSON Lines) or json-flat (flat objects keyed by the CSV columns)"},
 	{"events", "event_types", listField, "event types, comma-separated (default courseComplete)"},
 	passwordFlag, privateKeyFlag, passphraseFlag, hostKeyFlag, addHostKeyFlag, dropHostKey,
 	nameFlag,
 	{"start-date", "start_date", textField, "first day to deliver, YYYY-MM-DD (default: today; its file comes tonight)"},
 	legacyFlag,
 	{"alert-url", "alert_url", textField, "webhook `URL` alerted when this destination's delivery fails for good"},
+	{"compress", "compress", textField, "compression of the files: none or gzip (.gz appended)"},
+	{"encrypt-to", "encrypt_to", keyFile, "`FILE` holding the customer's OpenPGP public key: files are encrypted to it (.pgp appended); \"\" for none"},
+	{"max-file-size", "max_file_size", textField, "no file larger than `SIZE` as stored (15MB = 15,000,000 bytes; kB, MB, GB, KiB, MiB, GiB; at least 64KiB): a run delivers parts; 0 for no limit"},
+	{"max-rows", "max_rows", numberField, "no file with more than `N` events: a run delivers parts; 0 for no limit"},
+	{"manifest", "manifest", boolField, "after a run's files, upload <name>.manifest.json listing them with their sha256: the set is complete"},
+	{"name-template", "name_template", textField, "file names from `TEMPLATE`: {prefix} {type} {day} {start_unix} {created} {rand} {destination} {company} {part} {ext}; \"\" for the default"},
 }
 
 // targetFlags are the flags of targets add and update.

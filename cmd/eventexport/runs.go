@@ -102,6 +102,16 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}); err != nil {
 		return err
 	}
+	if len(v.Files) > 0 {
+		fmt.Fprintf(stdout, "\nfiles (%d):\n", len(v.Files))
+		rows := make([][]string, 0, len(v.Files))
+		for _, f := range v.Files {
+			rows = append(rows, []string{"  " + f.Name, fmt.Sprint(f.Bytes), fmt.Sprint(f.Events), f.SHA256})
+		}
+		if err := writeTable(stdout, []string{"  NAME", "BYTES", "EVENTS", "SHA256"}, rows); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stdout, "\nattempts (%d):\n", len(v.Attempts))
 	rows := make([][]string, 0, len(v.Attempts))
 	for _, a := range v.Attempts {

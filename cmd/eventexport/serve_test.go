@@ -713,7 +713,7 @@ func TestServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc.ScheduleSpec != "0 2 * * *" || sc.PlanSchedule == nil || sc.CatchUpDays != 7 || sc.Concurrency != 8 ||
+	if sc.ScheduleSpec != "0 2 * * *" || sc.PlanSchedule == nil || sc.CatchUpDays != 7 || sc.Concurrency != 32 ||
 		sc.ShutdownGrace != 30*time.Second || sc.Retry.Initial != 20*time.Second || sc.Retry.Max != time.Hour ||
 		sc.Retry.Retries != 10 || sc.Poll != time.Second || sc.Location.String() != "America/New_York" {
 		t.Errorf("defaults = %+v", sc)

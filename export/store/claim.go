@@ -56,7 +56,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, n int, replica stri
 		var day, kind, status, format string
 		r := &c.Run
 		err := row.Scan(&r.ID, &r.DestinationID, &r.EventType, &day, &r.Window.Start, &r.Window.End, &kind, &status, &format,
-			&r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
+			&r.Options, &r.PartPattern, &r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
 			&r.CreatedAt, &r.DeliveredAt, &r.FailedAt, &c.Abandoned, &c.Failing)
 		if err != nil {
 			return c, err

@@ -18,6 +18,7 @@ type DestinationUpdate struct {
 	Name       *string
 	Path       *string
 	Format     *file.Format
+	Options    *file.Options
 	EventTypes []string // nil: unchanged
 	StartDate  *events.Day
 	AlertURL   *string
@@ -88,6 +89,9 @@ func (s *Store) UpdateDestination(ctx context.Context, id string, u DestinationU
 		}
 		if u.Format != nil {
 			set("format", string(*u.Format))
+		}
+		if u.Options != nil {
+			set("file_options", *u.Options)
 		}
 		if u.EventTypes != nil {
 			set("event_types", u.EventTypes)

@@ -27,7 +27,7 @@ func (s *Store) PlanFingerprint(ctx context.Context) (string, error) {
 // missingSQL finds every scheduled run still missing for (enabled destination, event type, day).
 // The anti-join skips what exists cheaply.
 const missingSQL = `
-SELECT d.id::text, d.format, t.name, w.ord
+SELECT d.id::text, d.company_id::text, d.format, d.file_options, t.name, w.ord
 FROM destinations d
 CROSS JOIN unnest($1::date[], $2::int[]) AS w(day, ord)
 JOIN unnest($3::text[]) AS t(name) ON t.name = ANY (d.event_types)
@@ -40,10 +40,10 @@ ORDER BY w.ord, d.id, t.name`
 // planner, which then has created the run with a name of its own.
 const insertScheduledSQL = `
 INSERT INTO runs (destination_id, event_type, day, window_start, window_end, kind, status, format,
-	file_name, next_attempt_at, created_at, updated_at)
-SELECT destination_id, event_type, day, window_start, window_end, $9, $10, format, file_name, $8, $8, $8
-FROM unnest($1::uuid[], $2::text[], $3::date[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[])
-	AS n(destination_id, event_type, day, window_start, window_end, format, file_name)
+	file_name, next_attempt_at, created_at, updated_at, file_options, part_pattern)
+SELECT destination_id, event_type, day, window_start, window_end, $9, $10, format, file_name, $8, $8, $8, file_options, part_pattern
+FROM unnest($1::uuid[], $2::text[], $3::date[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::text[], $11::jsonb[], $12::text[])
+	AS n(destination_id, event_type, day, window_start, window_end, format, file_name, file_options, part_pattern)
 ON CONFLICT (destination_id, event_type, day) WHERE kind = 'scheduled' DO NOTHING`
 
 // PlanScheduledRuns creates every missing scheduled run of an enabled destination, one of its
@@ -68,12 +68,14 @@ func (s *Store) PlanScheduledRuns(ctx context.Context, days []events.Day, window
 	if err != nil {
 		return 0, fmt.Errorf("find missing runs: %w", err)
 	}
-	var dests, typeNames, runDays, formats, fileNames []string
+	var dests, typeNames, runDays, formats, fileNames, patterns []string
 	var starts, ends []time.Time
+	var options []file.Options
 	for rows.Next() {
-		var dest, format, typeName string
+		var dest, company, format, typeName string
+		var opts file.Options
 		var ord int32
-		if err := rows.Scan(&dest, &format, &typeName, &ord); err != nil {
+		if err := rows.Scan(&dest, &company, &format, &opts, &typeName, &ord); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("find missing runs: %w", err)
 		}
@@ -81,7 +83,10 @@ func (s *Store) PlanScheduledRuns(ctx context.Context, days []events.Day, window
 		dests, typeNames, runDays, formats = append(dests, dest), append(typeNames, typeName),
 			append(runDays, dayArg[ord]), append(formats, format)
 		starts, ends = append(starts, w.Start), append(ends, w.End)
-		fileNames = append(fileNames, file.Name(byName[typeName], file.Format(format), w.Start, now))
+		options = append(options, opts)
+		name, pattern := file.RunNames(file.NameInput{Type: byName[typeName], Format: file.Format(format),
+			Options: opts, Start: w.Start, Day: dayArg[ord], Created: now, Destination: dest, Company: company})
+		fileNames, patterns = append(fileNames, name), append(patterns, pattern)
 	}
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("find missing runs: %w", err)
@@ -90,7 +95,7 @@ func (s *Store) PlanScheduledRuns(ctx context.Context, days []events.Day, window
 		return 0, nil
 	}
 	tag, err := s.db.Exec(ctx, insertScheduledSQL, dests, typeNames, runDays, starts, ends, formats, fileNames,
-		now, KindScheduled, StatusPending)
+		now, KindScheduled, StatusPending, options, patterns)
 	if err != nil {
 		return 0, fmt.Errorf("create runs: %w", err)
 	}

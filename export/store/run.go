@@ -45,7 +45,9 @@ type Run struct {
 	Kind           RunKind
 	Status         RunStatus
 	Format         file.Format
+	Options        file.Options // the destination's file rules when the run was created
 	FileName       string
+	PartPattern    string // the names of its parts, should it deliver several: see file.PartName
 	RemotePath     string
 	Attempts       int
 	Events         *int64
@@ -92,25 +94,24 @@ type NewRun struct {
 }
 
 // fileName is the run's file name, fixed at creation: the one name builder, shared with planning.
-func (nr NewRun) fileName(w events.Window) string {
-	if nr.Kind == KindTest {
-		return file.TestName(nr.Type, nr.Destination.Format, w.Start, nr.Now)
-	}
-	return file.Name(nr.Type, nr.Destination.Format, w.Start, nr.Now)
+func (nr NewRun) fileName(w events.Window) (name, partPattern string) {
+	d := nr.Destination
+	return file.RunNames(file.NameInput{Type: nr.Type, Format: d.Format, Options: d.Options, Start: w.Start,
+		Day: nr.Day.String(), Created: nr.Now, Destination: d.ID, Company: d.CompanyID, Test: nr.Kind == KindTest})
 }
 
 // CreateRun records a run and fixes its file name.
 func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, error) {
 	w := nr.Day.Window(nr.Location)
-	name := nr.fileName(w)
+	name, pattern := nr.fileName(w)
 	var id string
 	err := s.db.QueryRow(ctx, `
 		INSERT INTO runs (destination_id, event_type, day, window_start, window_end, kind, status,
-			format, file_name, next_attempt_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $11, $7, $8, $9, $10, $10)
+			format, file_name, next_attempt_at, created_at, updated_at, file_options, part_pattern)
+		VALUES ($1, $2, $3, $4, $5, $6, $11, $7, $8, $9, $10, $10, $12, $13)
 		RETURNING id`,
 		nr.Destination.ID, nr.Type.Name, nr.Day.String(), w.Start, w.End, string(nr.Kind),
-		string(nr.Destination.Format), name, nr.NextAttempt, nr.Now, StatusPending).Scan(&id)
+		string(nr.Destination.Format), name, nr.NextAttempt, nr.Now, StatusPending, nr.Destination.Options, pattern).Scan(&id)
 	if err != nil {
 		return Run{}, fmt.Errorf("create run: %w", err)
 	}
@@ -118,14 +119,14 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, error) {
 }
 
 const runColumns = `id, destination_id, event_type, day::text, window_start, window_end, kind, status, format,
-	file_name, remote_path, attempts, events, bytes, next_attempt_at, last_error, last_error_class,
+	file_options, part_pattern, file_name, remote_path, attempts, events, bytes, next_attempt_at, last_error, last_error_class,
 	created_at, delivered_at, failed_at`
 
 func scanRun(row pgx.Row) (Run, error) {
 	var r Run
 	var day, kind, status, format string
 	err := row.Scan(&r.ID, &r.DestinationID, &r.EventType, &day, &r.Window.Start, &r.Window.End, &kind, &status, &format,
-		&r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
+		&r.Options, &r.PartPattern, &r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
 		&r.CreatedAt, &r.DeliveredAt, &r.FailedAt)
 	if err != nil {
 		return Run{}, err
@@ -195,6 +196,8 @@ type AttemptEnd struct {
 	Class      string
 	Permanent  bool
 	Next       *time.Time // the next attempt of a failed run; nil when the run has failed for good
+	// Files are what a delivered run left on the server: its file, or its parts and manifest.
+	Files []file.PartInfo
 }
 
 // FinishAttempt records the end of attempt n and moves the run to its next status.
@@ -215,6 +218,22 @@ func (s *Store) FinishAttempt(ctx context.Context, runID string, n int, e Attemp
 		if tag.RowsAffected() == 0 {
 			// Another replica took the run over once this one's lease expired: the run is its now.
 			return fmt.Errorf("record attempt %d of run %s: %w", n, runID, ErrSuperseded)
+		}
+		if e.Delivered && len(e.Files) > 0 {
+			if _, err := tx.Exec(ctx, `DELETE FROM run_files WHERE run_id = $1`, runID); err != nil {
+				return fmt.Errorf("record the run's files: %w", err)
+			}
+			names, sums := make([]string, len(e.Files)), make([]string, len(e.Files))
+			bytes, counts := make([]int64, len(e.Files)), make([]int64, len(e.Files))
+			for i, f := range e.Files {
+				names[i], sums[i], bytes[i], counts[i] = f.Name, f.SHA256, f.Bytes, f.Events
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO run_files (run_id, seq, name, bytes, events, sha256)
+				SELECT $1, ord, name, bytes, events, sha256
+				FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[]) WITH ORDINALITY AS f(name, bytes, events, sha256, ord)`,
+				runID, names, bytes, counts, sums); err != nil {
+				return fmt.Errorf("record the run's files: %w", err)
+			}
 		}
 		switch {
 		case e.Delivered:
@@ -240,4 +259,24 @@ func (s *Store) FinishAttempt(ctx context.Context, runID string, n int, e Attemp
 		}
 		return nil
 	})
+}
+
+// FilesOf returns the files of delivered runs, in order, by run id.
+func (s *Store) FilesOf(ctx context.Context, runIDs []string) (map[string][]file.PartInfo, error) {
+	rows, err := s.db.Query(ctx, `SELECT run_id::text, name, bytes, events, sha256 FROM run_files
+		WHERE run_id = ANY ($1::uuid[]) ORDER BY run_id, seq`, runIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read the runs' files: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]file.PartInfo{}
+	for rows.Next() {
+		var id string
+		var f file.PartInfo
+		if err := rows.Scan(&id, &f.Name, &f.Bytes, &f.Events, &f.SHA256); err != nil {
+			return nil, fmt.Errorf("read the runs' files: %w", err)
+		}
+		out[id] = append(out[id], f)
+	}
+	return out, rows.Err()
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/eventexport/eventexport/export/file"
 )
 
 // QueueRuns records runs a worker attempts as soon as possible (re-sends), all or none. Each
@@ -14,12 +16,14 @@ func (s *Store) QueueRuns(ctx context.Context, nrs []NewRun) ([]string, error) {
 	n := len(nrs)
 	dests, types, days, kinds, formats, names := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n)
+	opts, patterns := make([]file.Options, n), make([]string, n)
 	starts, ends, nexts := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 	for i, nr := range nrs {
 		w := nr.Day.Window(nr.Location)
 		dests[i], types[i], days[i], kinds[i], formats[i] = nr.Destination.ID, nr.Type.Name, nr.Day.String(),
 			string(nr.Kind), string(nr.Destination.Format)
-		names[i] = nr.fileName(w)
+		names[i], patterns[i] = nr.fileName(w)
+		opts[i] = nr.Destination.Options
 		starts[i], ends[i] = w.Start, w.End
 		nexts[i] = nr.Now
 		if nr.NextAttempt != nil {
@@ -28,14 +32,14 @@ func (s *Store) QueueRuns(ctx context.Context, nrs []NewRun) ([]string, error) {
 	}
 	rows, err := s.db.Query(ctx, `
 		INSERT INTO runs (destination_id, event_type, day, window_start, window_end, kind, status, format,
-			file_name, next_attempt_at, created_at, updated_at)
+			file_name, next_attempt_at, created_at, updated_at, file_options, part_pattern)
 		SELECT destination_id, event_type, day, window_start, window_end, kind, $12, format,
-			file_name, next_attempt_at, $11, $11
+			file_name, next_attempt_at, $11, $11, file_options, part_pattern
 		FROM unnest($1::uuid[], $2::text[], $3::date[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-			$7::text[], $8::text[], $9::timestamptz[], $10::int[])
-			AS n(destination_id, event_type, day, window_start, window_end, kind, format, file_name, next_attempt_at, ord)
+			$7::text[], $8::text[], $9::timestamptz[], $10::int[], $13::jsonb[], $14::text[])
+			AS n(destination_id, event_type, day, window_start, window_end, kind, format, file_name, next_attempt_at, ord, file_options, part_pattern)
 		ORDER BY ord
-		RETURNING id`, dests, types, days, starts, ends, kinds, formats, names, nexts, ordinals(n), nowOf(nrs), StatusPending)
+		RETURNING id`, dests, types, days, starts, ends, kinds, formats, names, nexts, ordinals(n), nowOf(nrs), StatusPending, opts, patterns)
 	if err != nil {
 		return nil, fmt.Errorf("queue runs: %w", err)
 	}

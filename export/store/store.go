@@ -66,6 +66,7 @@ type Destination struct {
 	Target     Target
 	Path       string // directory on the target (under its base directory, where it has one)
 	Format     file.Format
+	Options    file.Options
 	EventTypes []string
 	Enabled    bool
 	StartDate  events.Day
@@ -97,6 +98,7 @@ type NewDestination struct {
 	Target     Target // secrets in the clear; sealed on the way in
 	Path       string
 	Format     file.Format
+	Options    file.Options
 	EventTypes []string
 	StartDate  events.Day
 	AlertURL   string
@@ -176,10 +178,11 @@ func (s *Store) AddDestination(ctx context.Context, nd NewDestination) (Destinat
 			return err
 		}
 		return tx.QueryRow(ctx, `
-			INSERT INTO destinations (company_id, name, target_id, path, format, event_types, start_date, alert_url)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			INSERT INTO destinations (company_id, name, target_id, path, format, event_types, start_date, alert_url, file_options)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			RETURNING id`,
-			nd.CompanyID, nd.Name, targetID, nd.Path, string(nd.Format), nd.EventTypes, nd.StartDate.String(), nd.AlertURL).Scan(&id)
+			nd.CompanyID, nd.Name, targetID, nd.Path, string(nd.Format), nd.EventTypes, nd.StartDate.String(), nd.AlertURL,
+			nd.Options).Scan(&id)
 	})
 	if err != nil {
 		return Destination{}, fmt.Errorf("add destination: %w", err)
@@ -188,13 +191,13 @@ func (s *Store) AddDestination(ctx context.Context, nd NewDestination) (Destinat
 }
 
 const destinationColumns = `
-	d.id, d.company_id, d.name, d.path, d.format, d.event_types, d.enabled, d.start_date::text,
+	d.id, d.company_id, d.name, d.path, d.format, d.file_options, d.event_types, d.enabled, d.start_date::text,
 	d.alert_url, d.created_at, d.updated_at, ` + targetColumns
 
 func scanDestination(row pgx.Row) (Destination, error) {
 	var d Destination
 	var format, start string
-	dest := []any{&d.ID, &d.CompanyID, &d.Name, &d.Path, &format, &d.EventTypes, &d.Enabled, &start,
+	dest := []any{&d.ID, &d.CompanyID, &d.Name, &d.Path, &format, &d.Options, &d.EventTypes, &d.Enabled, &start,
 		&d.AlertURL, &d.CreatedAt, &d.UpdatedAt}
 	tv, scanned := targetScan()
 	if err := row.Scan(append(dest, tv...)...); err != nil {

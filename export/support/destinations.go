@@ -2,6 +2,7 @@ package support
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 // destinationFields are the fields of a destination that are not its target's.
 var destinationFields = []string{"name", "company_id", "target_id", "kind", "path", "format", "event_types",
-	"start_date", "alert_url"}
+	"start_date", "alert_url", "compress", "encrypt_to", "max_file_size", "max_rows", "manifest", "name_template"}
 
 // destinationInput is a destination's own fields as given; nil is absent.
 type destinationInput struct {
@@ -27,6 +28,13 @@ type destinationInput struct {
 	EventTypes *[]string `json:"event_types"`
 	StartDate  *string   `json:"start_date"`
 	AlertURL   *string   `json:"alert_url"`
+
+	Compress     *string          `json:"compress"`
+	EncryptTo    *string          `json:"encrypt_to"`
+	MaxFileSize  *json.RawMessage `json:"max_file_size"` // bytes, or a size with a unit: "15MB"
+	MaxRows      *int64           `json:"max_rows"`
+	Manifest     *bool            `json:"manifest"`
+	NameTemplate *string          `json:"name_template"`
 }
 
 func decodeDestination(in delivery.Input) (destinationInput, error) {
@@ -37,7 +45,9 @@ func decodeDestination(in delivery.Input) (destinationInput, error) {
 	}{
 		{"name", &v.Name}, {"company_id", &v.CompanyID}, {"target_id", &v.TargetID}, {"kind", &v.Kind},
 		{"path", &v.Path}, {"format", &v.Format}, {"event_types", &v.EventTypes}, {"start_date", &v.StartDate},
-		{"alert_url", &v.AlertURL},
+		{"alert_url", &v.AlertURL}, {"compress", &v.Compress}, {"encrypt_to", &v.EncryptTo},
+		{"max_file_size", &v.MaxFileSize}, {"max_rows", &v.MaxRows}, {"manifest", &v.Manifest},
+		{"name_template", &v.NameTemplate},
 	} {
 		if err := in.Decode(f.name, f.dst); err != nil {
 			return v, err
@@ -55,7 +65,12 @@ func deref(p *string) string {
 
 func parseFormat(s string) (file.Format, error) {
 	if s == "" {
-		return "", invalid("format", "is required: %s", strings.Join(formatNames(), " or "))
+		names := formatNames()
+		want := strings.Join(names, " or ")
+		if len(names) > 2 {
+			want = strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+		}
+		return "", invalid("format", "is required: %s", want)
 	}
 	f, err := file.ParseFormat(s)
 	if err != nil {
@@ -153,6 +168,9 @@ func (s *Service) AddDestination(ctx context.Context, in delivery.Input) (store.
 		nd.StartDate = events.DayOf(s.cfg.Now(), s.cfg.Location)
 	}
 	if nd.AlertURL, err = parseAlertURL(deref(v.AlertURL)); err != nil {
+		return store.Destination{}, err
+	}
+	if nd.Options, err = s.fileOptions(file.Options{}, v); err != nil {
 		return store.Destination{}, err
 	}
 	if deref(v.TargetID) != "" {
@@ -266,6 +284,11 @@ func (s *Service) UpdateDestination(ctx context.Context, id string, in delivery.
 		}
 		u.AlertURL = &a
 	}
+	if opts, err := s.fileOptions(d.Options, v); err != nil {
+		return d, err
+	} else if opts != d.Options {
+		u.Options = &opts
+	}
 	onShared := d.Target.Shared
 	switch {
 	case v.TargetID != nil:
@@ -369,4 +392,64 @@ func (s *Service) Destination(ctx context.Context, id string) (store.Destination
 // Destinations lists the destinations, oldest first.
 func (s *Service) Destinations(ctx context.Context) ([]store.Destination, error) {
 	return s.cfg.Store.Destinations(ctx)
+}
+
+// fileOptions applies the file options given in v to o, checking each.
+func (s *Service) fileOptions(o file.Options, v destinationInput) (file.Options, error) {
+	var err error
+	if v.Compress != nil {
+		if o.Compress, err = file.ParseCompress(*v.Compress); err != nil {
+			return o, fieldErr("compress", err)
+		}
+	}
+	if v.EncryptTo != nil {
+		key := strings.TrimSpace(*v.EncryptTo)
+		if key != "" {
+			if _, err := file.ParseRecipient([]byte(key), s.cfg.Now()); err != nil {
+				return o, fieldErr("encrypt_to", err)
+			}
+		}
+		o.EncryptTo = key
+	}
+	if v.MaxFileSize != nil {
+		var n int64
+		var text string
+		switch {
+		case json.Unmarshal(*v.MaxFileSize, &n) == nil:
+			if n != 0 && n < file.MinFileSize {
+				return o, invalid("max_file_size", "%d bytes is less than the minimum of 64 KiB (65,536 bytes)", n)
+			}
+		case json.Unmarshal(*v.MaxFileSize, &text) == nil:
+			if strings.TrimSpace(text) != "" && strings.TrimSpace(text) != "0" {
+				if n, err = file.ParseSize(text); err != nil {
+					return o, fieldErr("max_file_size", err)
+				}
+			}
+		default:
+			return o, invalid("max_file_size", "want a number of bytes or a size such as \"15MB\"")
+		}
+		if n < 0 {
+			return o, invalid("max_file_size", "must not be negative")
+		}
+		o.MaxFileSize = n
+	}
+	if v.MaxRows != nil {
+		if *v.MaxRows < 0 {
+			return o, invalid("max_rows", "must not be negative")
+		}
+		o.MaxRows = *v.MaxRows
+	}
+	if v.Manifest != nil {
+		o.Manifest = *v.Manifest
+	}
+	if v.NameTemplate != nil {
+		t := strings.TrimSpace(*v.NameTemplate)
+		if t != "" {
+			if _, err := file.ParseTemplate(t); err != nil {
+				return o, fieldErr("name_template", err)
+			}
+		}
+		o.NameTemplate = t
+	}
+	return o, nil
 }

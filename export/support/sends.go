@@ -313,9 +313,13 @@ func (s *Service) Runs(ctx context.Context, f RunFilter) ([]RunView, error) {
 	if err != nil {
 		return nil, err
 	}
+	files, err := s.cfg.Store.FilesOf(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	views := make([]RunView, 0, len(runs))
 	for _, run := range runs {
-		views = append(views, ViewRun(run, attempts[run.ID]))
+		views = append(views, ViewRun(run, attempts[run.ID], files[run.ID]))
 	}
 	return views, nil
 }
@@ -337,5 +341,9 @@ func (s *Service) Run(ctx context.Context, id string) (RunView, error) {
 	if err != nil {
 		return RunView{}, err
 	}
-	return ViewRun(run, attempts), nil
+	files, err := s.cfg.Store.FilesOf(ctx, []string{run.ID})
+	if err != nil {
+		return RunView{}, err
+	}
+	return ViewRun(run, attempts, files[run.ID]), nil
 }

@@ -3,10 +3,12 @@ package support
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/file"
 	"github.com/eventexport/eventexport/export/store"
 )
 
@@ -28,6 +30,9 @@ type DestinationView struct {
 	CreatedAt  time.Time
 	// Pinned tells whether the target pins its server's identity (host key, certificate).
 	Pinned bool
+	// Files are the destination's file rules, as shown: compression, encryption key, limits,
+	// manifest, name template.
+	Files []delivery.Field
 	// Settings are the target's, as its transport shows them.
 	Settings []delivery.Field
 }
@@ -49,7 +54,54 @@ func ViewDestination(d store.Destination) DestinationView {
 		v.Settings = tr.Describe(d.Target.Target)
 		v.Pinned = tr.Pinned(d.Target.Target)
 	}
+	v.Files = fileFields(d)
 	return v
+}
+
+// fileFields shows a destination's file rules.
+func fileFields(d store.Destination) []delivery.Field {
+	o := d.Options
+	compress := o.Compress
+	if compress == "" {
+		compress = file.CompressNone
+	}
+	out := []delivery.Field{{Name: "compress", Label: "compress", Value: compress, Text: compress}}
+	if o.EncryptTo != "" {
+		text, fp, expires := "(unreadable key)", "", ""
+		if r, err := file.ParseRecipient([]byte(o.EncryptTo), time.Now()); err == nil {
+			fp = r.Fingerprint
+			text = fmt.Sprintf("%s (%s)", r.Fingerprint, r.Algorithm)
+			if r.Expires != nil {
+				expires = r.Expires.UTC().Format(time.RFC3339)
+				text += ", expires " + expires
+			}
+		} else {
+			text = "key cannot be used: " + err.Error()
+		}
+		out = append(out, delivery.Field{Name: "encrypt_to", Label: "encrypt to", Value: map[string]string{
+			"fingerprint": fp, "expires": expires}, Text: text})
+	}
+	if o.MaxFileSize > 0 {
+		out = append(out, delivery.Field{Name: "max_file_size", Label: "max file size", Value: o.MaxFileSize,
+			Text: fmt.Sprintf("%d bytes", o.MaxFileSize)})
+	}
+	if o.MaxRows > 0 {
+		out = append(out, delivery.Field{Name: "max_rows", Label: "max rows", Value: o.MaxRows, Text: fmt.Sprint(o.MaxRows)})
+	}
+	out = append(out, delivery.Field{Name: "manifest", Label: "manifest", Value: o.Manifest, Text: fmt.Sprint(o.Manifest)})
+	tmpl := o.NameTemplate
+	if tmpl == "" {
+		tmpl = file.DefaultTemplate.String()
+	}
+	text := tmpl
+	unique := true
+	if t, err := file.ParseTemplate(tmpl); err == nil && !t.HasUniqueness() {
+		unique = false
+		text += " (without {rand} or {created}: a re-send replaces the earlier file of the same name)"
+	}
+	out = append(out, delivery.Field{Name: "name_template", Label: "file names", Value: tmpl, Text: text},
+		delivery.Field{Name: "unique_names", Value: unique})
+	return out
 }
 
 // MarshalJSON writes the view as one flat object: the destination's fields, then its
@@ -68,6 +120,7 @@ func (v DestinationView) MarshalJSON() ([]byte, error) {
 		fields = append(fields, delivery.Field{Name: "alert_url", Value: v.AlertURL})
 	}
 	fields = append(fields, delivery.Field{Name: "created_at", Value: v.CreatedAt})
+	fields = append(fields, v.Files...)
 	return marshalFields(append(fields, v.Settings...))
 }
 
@@ -148,6 +201,8 @@ type RunView struct {
 	DeliveredAt   *time.Time    `json:"delivered_at"`
 	NextAttemptAt *time.Time    `json:"next_attempt_at"`
 	LastError     string        `json:"last_error"`
+	// Files are the files the delivered run left: its file, or its parts and manifest.
+	Files []file.PartInfo `json:"files"`
 
 	LastErrorClass string `json:"-"`
 }
@@ -166,9 +221,12 @@ type AttemptView struct {
 }
 
 // ViewRun returns the view of r and its attempts.
-func ViewRun(r store.Run, attempts []store.Attempt) RunView {
+func ViewRun(r store.Run, attempts []store.Attempt, files []file.PartInfo) RunView {
+	if files == nil {
+		files = []file.PartInfo{}
+	}
 	v := RunView{ID: r.ID, DestinationID: r.DestinationID, EventType: r.EventType, Day: r.Day.String(),
-		Kind: string(r.Kind), Status: string(r.Status), Attempts: []AttemptView{}, FileName: r.FileName,
+		Kind: string(r.Kind), Status: string(r.Status), Attempts: []AttemptView{}, FileName: r.FileName, Files: files,
 		RemotePath: r.RemotePath, Events: r.Events, Bytes: r.Bytes, CreatedAt: r.CreatedAt,
 		DeliveredAt: r.DeliveredAt, LastError: r.LastError, LastErrorClass: r.LastErrorClass}
 	if r.Status == store.StatusPending || r.Status == store.StatusRunning {
