@@ -37,7 +37,9 @@ var benchDay = events.Day{Year: 2026, Month: time.March, Day: 8} // a 23-hour da
 
 func main() {
 	n := flag.Int("events", 1_000_000, "events in the day")
-	format := flag.String("format", "json", "file format: json or csv")
+	format := flag.String("format", "json", "file format: json, csv, jsonl or json-flat")
+	var options stringList
+	flag.Var(&options, "option", "a file option flag of destinations add, such as --compress=gzip, --encrypt-to=FILE or --max-file-size=15MB (repeatable)")
 	bin := flag.String("bin", "bin/eventexport", "the eventexport binary to measure")
 	baseline := flag.Bool("baseline", false, "also measure the minimal streaming program")
 	repeat := flag.Int("repeat", 1, "runs to measure")
@@ -51,13 +53,13 @@ func main() {
 		}
 		return
 	}
-	if err := bench(*n, *format, *bin, *server, *baseline, *repeat); err != nil {
+	if err := bench(*n, *format, options, *bin, *server, *baseline, *repeat); err != nil {
 		fmt.Fprintln(os.Stderr, "eventexport-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func bench(n int, format, bin, server string, baseline bool, repeat int) error {
+func bench(n int, format string, options []string, bin, server string, baseline bool, repeat int) error {
 	ctx := context.Background()
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
@@ -92,13 +94,13 @@ func bench(n int, format, bin, server string, baseline bool, repeat int) error {
 		return err
 	}
 	out, err := command(bin, env, append([]string{"destinations", "add", "--company", company, "--url", srv.url,
-		"--format", format, "--host-key", srv.pin}, srv.args...)...).Output()
+		"--format", format, "--host-key", srv.pin}, append(srv.args, options...)...)...).Output()
 	if err != nil {
 		return fmt.Errorf("destinations add: %w", err)
 	}
 	dest := strings.TrimSpace(string(out))
 
-	fmt.Printf("day %s, %d events, format %s, %s on %s\n", benchDay, n, format, srv.name, srv.addr)
+	fmt.Printf("day %s, %d events, format %s %v, %s on %s\n", benchDay, n, format, options, srv.name, srv.addr)
 	for range repeat {
 		if err := measure("eventexport run", command(bin, env, "run", "--destination", dest, "--date", benchDay.String()), n); err != nil {
 			return err
@@ -200,3 +202,9 @@ func withSearchPath(base string) string {
 	}
 	return base + sep + "search_path=" + schema
 }
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, " ") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }

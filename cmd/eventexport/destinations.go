@@ -170,6 +170,7 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 		fields = append(fields, [2]string{"shared target", v.TargetID})
 	}
 	fields = append(fields, settingsLines(v.Settings)...)
+	fields = append(fields, settingsLines(v.Files)...)
 	if v.AlertURL != "" {
 		fields = append(fields, [2]string{"alert url", v.AlertURL})
 	}
