@@ -41,6 +41,12 @@ type Cleaner interface {
 	Clean(ctx context.Context, name string) error
 }
 
+// Remover is a Sink that can remove files it delivered, when the run they belong to failed
+// for good after they were delivered.
+type Remover interface {
+	Remove(ctx context.Context, names ...string) error
+}
+
 // Target is a target server in the form every transport shares: its kind, its settings as the
 // transport stores them, and its secrets.
 type Target struct {

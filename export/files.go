@@ -175,6 +175,12 @@ func (f *files) parts(ctx context.Context, src Source) Outcome {
 	out.Events = count
 	if err != nil {
 		out.Err = sourceErr(err)
+		var fe *FileError
+		if errors.As(out.Err, &fe) && len(out.Files) > 0 {
+			// The run cannot be delivered as it is: the parts already delivered would be a set
+			// that never completes. They are removed, where the server allows it.
+			f.removeShipped(ctx, out.Files)
+		}
 		out.Files, out.Bytes = nil, 0
 		return out
 	}
@@ -264,4 +270,21 @@ func (f *files) manifest(ctx context.Context, d store.Destination, out Outcome) 
 	// The manifest is listed with the run's files, last; its own digest is not in it.
 	sum := sha256.Sum256(b)
 	return remote, file.PartInfo{Name: name, Bytes: int64(len(b)), SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// removeShipped removes the parts an attempt delivered before it failed for good.
+func (f *files) removeShipped(ctx context.Context, shipped []file.PartInfo) {
+	rm, ok := f.sink.(delivery.Remover)
+	if !ok {
+		return
+	}
+	names := make([]string, len(shipped))
+	for i, p := range shipped {
+		names[i] = p.Name
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := rm.Remove(rctx, names...); err != nil {
+		f.r.cfg.Logger.Warn("could not remove the parts of a run that cannot be delivered", "run", f.run.ID, "error", err.Error())
+	}
 }

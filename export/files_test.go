@@ -51,6 +51,16 @@ func (s *recordingSink) Put(_ context.Context, name string, r io.Reader) (string
 	return "/" + name, nil
 }
 
+// Remove deletes delivered files, as a server would.
+func (s *recordingSink) Remove(_ context.Context, names ...string) error {
+	for _, n := range names {
+		if err := os.Remove(filepath.Join(s.dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
 // payloads makes n courseComplete payloads of about size bytes each, numbered in order.
 func payloads(n, size int) [][]byte {
 	out := make([][]byte, n)
@@ -281,6 +291,9 @@ func TestSplitFailures(t *testing.T) {
 		if strings.HasSuffix(name, ".manifest.json") {
 			t.Errorf("a manifest was delivered for a failed run")
 		}
+	}
+	if left, _ := os.ReadDir(sink.dir); len(sink.order) == 0 || len(left) != 0 {
+		t.Errorf("after the failure %d file(s) were delivered and %d left; want the delivered parts removed", len(sink.order), len(left))
 	}
 
 	sink = &recordingSink{dir: t.TempDir(), failAfter: 2}

@@ -93,3 +93,19 @@ func TestCleanAfterTimeLimit(t *testing.T) {
 		t.Errorf("Clean with nothing left to clean: %v", err)
 	}
 }
+
+// Remove takes away files a run delivered before it failed for good, and is quiet about files
+// already gone.
+func TestRemoveDelivered(t *testing.T) {
+	srv := sftptest.NewServer(t, sftptest.Options{})
+	target := sftp.New(srv.Config("/in"))
+	for _, n := range []string{"a_part0001.json", "a_part0002.json"} {
+		if _, err := target.Put(context.Background(), n, bytes.NewReader([]byte("[]"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := target.Remove(context.Background(), "a_part0001.json", "a_part0002.json", "never.json"); err != nil {
+		t.Fatalf("Remove: %v", err)
+	}
+	assertOnlyFiles(t, filepath.Join(srv.Root(), "in"))
+}

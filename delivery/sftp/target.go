@@ -818,7 +818,25 @@ func (a *attempt) remove(c *sftp.Client, p string) {
 // limit passed or the connection broke before Put could: once a run has failed for good,
 // nothing of it stays on the customer's server. A missing file is no error.
 func (t *Target) Clean(ctx context.Context, name string) error {
-	a, err := t.newAttempt(name)
+	return t.removeFiles(ctx, "."+name+".part")
+}
+
+// Remove removes files delivered under names (and their temporary files), when the run they
+// belong to failed for good after they were delivered: a set is whole or absent. A missing
+// file is no error.
+func (t *Target) Remove(ctx context.Context, names ...string) error {
+	var all []string
+	for _, n := range names {
+		all = append(all, n, "."+n+".part")
+	}
+	return t.removeFiles(ctx, all...)
+}
+
+func (t *Target) removeFiles(ctx context.Context, names ...string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	a, err := t.newAttempt(strings.TrimPrefix(names[0], "."))
 	if err != nil {
 		return err
 	}
@@ -830,15 +848,19 @@ func (t *Target) Clean(ctx context.Context, name string) error {
 		return err
 	}
 	defer s.Close()
-	tmp := "." + name + ".part"
-	if a.cfg.Dir != "" {
-		tmp = path.Join(a.cfg.Dir, tmp)
-	}
-	if err := s.sftp.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return a.opError(cctx, delivery.StageUpload, tmp, err)
+	for _, n := range names {
+		p := n
+		if a.cfg.Dir != "" {
+			p = path.Join(a.cfg.Dir, n)
+		}
+		if err := s.sftp.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return a.opError(cctx, delivery.StageUpload, p, err)
+		}
 	}
 	return nil
 }
+
+var _ delivery.Remover = (*Target)(nil)
 
 var _ delivery.Cleaner = (*Target)(nil)
 
