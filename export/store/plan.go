@@ -33,7 +33,7 @@ CROSS JOIN unnest($1::date[], $2::int[]) AS w(day, ord)
 JOIN unnest($3::text[]) AS t(name) ON t.name = ANY (d.event_types)
 WHERE d.enabled AND w.day >= d.start_date
 	AND NOT EXISTS (SELECT 1 FROM runs r
-		WHERE r.destination_id = d.id AND r.event_type = t.name AND r.day = w.day AND r.kind = $4)
+		WHERE r.destination_id = d.id AND r.event_type = t.name AND r.day = w.day AND r.kind = 'scheduled')
 ORDER BY w.ord, d.id, t.name`
 
 // insertScheduledSQL records the runs found missing; ON CONFLICT settles a race with another
@@ -64,7 +64,9 @@ func (s *Store) PlanScheduledRuns(ctx context.Context, days []events.Day, window
 	for i, t := range types {
 		byName[t.Name], names[i] = t, t.Name
 	}
-	rows, err := s.db.Query(ctx, missingSQL, dayArg, ordinals(len(days)), names, KindScheduled)
+	// kind is written out in the statement, not passed: only then can PostgreSQL use the
+	// partial index of scheduled runs for the anti-join, whatever plan it caches.
+	rows, err := s.db.Query(ctx, missingSQL, dayArg, ordinals(len(days)), names)
 	if err != nil {
 		return 0, fmt.Errorf("find missing runs: %w", err)
 	}
