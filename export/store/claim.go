@@ -24,29 +24,29 @@ type Claim struct {
 var claimSQL = `
 WITH due AS (
 	SELECT id FROM runs
-	WHERE next_attempt_at <= $1 AND (status = $5 OR (status = $6 AND lease_expires_at < $1))
+	WHERE next_attempt_at <= $1 AND (status = '` + string(StatusPending) + `' OR (status = '` + string(StatusRunning) + `' AND lease_expires_at < $1))
 	ORDER BY next_attempt_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
 ), claimed AS (
-	UPDATE runs r SET status = $6, lease_owner = $3, lease_expires_at = $4, updated_at = $1
+	UPDATE runs r SET status = $5, lease_owner = $3, lease_expires_at = $4, updated_at = $1
 	FROM due WHERE r.id = due.id
 	RETURNING r.*
 ), abandoned AS (
-	UPDATE attempts a SET outcome = $7, finished_at = $1,
+	UPDATE attempts a SET outcome = $6, finished_at = $1,
 		error = 'the replica making this attempt stopped before it ended (its lease expired)'
-	FROM claimed c WHERE a.run_id = c.id AND a.outcome = $8
+	FROM claimed c WHERE a.run_id = c.id AND a.outcome = $7
 	RETURNING a.run_id
 )
 SELECT ` + runColumns + `,
-	(SELECT count(*) FROM attempts a WHERE a.run_id = c.id AND a.outcome = $7)
+	(SELECT count(*) FROM attempts a WHERE a.run_id = c.id AND a.outcome = $6)
 	+ (SELECT count(*) FROM abandoned x WHERE x.run_id = c.id),
 	(SELECT d.failing_since IS NOT NULL FROM destinations d WHERE d.id = c.destination_id)
 FROM claimed c`
 
 // ClaimDue takes up to n due runs for replica, holding each until leaseUntil.
 func (s *Store) ClaimDue(ctx context.Context, now time.Time, n int, replica string, leaseUntil time.Time) ([]Claim, error) {
-	rows, err := s.db.Query(ctx, claimSQL, now, n, replica, leaseUntil, StatusPending, StatusRunning,
+	rows, err := s.db.Query(ctx, claimSQL, now, n, replica, leaseUntil, StatusRunning,
 		OutcomeAbandoned, OutcomeRunning)
 	if err != nil {
 		return nil, fmt.Errorf("claim due runs: %w", err)
