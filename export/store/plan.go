@@ -101,5 +101,15 @@ func (s *Store) PlanScheduledRuns(ctx context.Context, days []events.Day, window
 	if err != nil {
 		return 0, fmt.Errorf("create runs: %w", err)
 	}
+	if n := tag.RowsAffected(); n >= analyzeAfter {
+		// Many new rows at once (the first nights of many destinations): statistics taken
+		// before them would have the next planning scan the runs for every missing one.
+		if _, err := s.db.Exec(ctx, `ANALYZE runs`); err != nil {
+			return n, fmt.Errorf("update the statistics of runs: %w", err)
+		}
+	}
 	return tag.RowsAffected(), nil
 }
+
+// analyzeAfter is how many runs one planning creates before it refreshes the table's statistics.
+const analyzeAfter = 1000
