@@ -215,7 +215,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Permanent() bool {
 	switch e.Class {
 	case ClassAuth, ClassHostKeyUnknown, ClassHostKeyMismatch, ClassPermission,
-		ClassNoSuchDir, ClassIncompatible, ClassConfig:
+		ClassNoSuchDir, ClassIncompatible, ClassConfig, ClassCertificate:
 		return true
 	}
 	return false
