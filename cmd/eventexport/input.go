@@ -34,7 +34,7 @@ type flagField struct {
 // The flags of a target's server, credentials and pin. They are the command line's only
 // knowledge of a transport's fields: each sets the field of the same meaning in the request.
 var (
-	urlFlag        = flagField{"url", "url", textField, "sftp://user:password@host:port/path (user and password percent-encoded)"}
+	urlFlag        = flagField{"url", "url", textField, "sftp://user:password@host:port/path (user and password percent-encoded), or https://host:port/path of a web service"}
 	hostFlag       = flagField{"host", "host", textField, "server host name or address"}
 	portFlag       = flagField{"port", "port", numberField, "server port (default 22)"}
 	userFlag       = flagField{"user", "user", textField, "login user"}
@@ -47,6 +47,11 @@ var (
 	dropHostKey    = flagField{"drop-host-key", "drop_host_key", textField, "with update: unpin the host key `PIN` (the line or its SHA256 fingerprint)"}
 	legacyFlag     = flagField{"legacy-crypto", "legacy_crypto", boolField, "allow SHA-1-era SSH algorithms for an old server"}
 	nameFlag       = flagField{"name", "name", textField, "a name for people"}
+	headerFlag     = flagField{"header", "header", linesField, "https: a request header `'Name: value'` (a token; kept secret, never shown); repeatable; \"\" removes them all"}
+	signingFlag    = flagField{"signing-secret-file", "signing_secret", secretFile, "https: `FILE` holding the secret that signs every request (Eventexport-Signature); \"\" for none"}
+	tlsCAFlag      = flagField{"tls-ca", "tls_ca", keyFile, "`FILE` of PEM certificates: the authorities trusted for the server's TLS certificate, instead of the system's; \"\" for the system's"}
+	implicitTLS    = flagField{"implicit-tls", "implicit_tls", boolField, "ftps: TLS from the first byte (port 990 by default) instead of AUTH TLS on port 21"}
+	tlsPinFlag     = flagField{"tls-pin", "tls_pin", textField, "pinned TLS certificate `PIN`: SHA256: and its fingerprint (openssl x509 -noout -fingerprint -sha256); \"\" unpins"}
 )
 
 // destinationFlags are the flags of destinations add and update.
@@ -58,6 +63,7 @@ var destinationFlags = []flagField{
 	{"format", "format", textField, "file format: json, csv, jsonl (JSON Lines) or json-flat (flat objects keyed by the CSV columns)"},
 	{"events", "event_types", listField, "event types, comma-separated (default courseComplete)"},
 	passwordFlag, privateKeyFlag, passphraseFlag, hostKeyFlag, addHostKeyFlag, dropHostKey,
+	headerFlag, signingFlag, tlsCAFlag, tlsPinFlag, implicitTLS,
 	nameFlag,
 	{"start-date", "start_date", textField, "first day to deliver, YYYY-MM-DD (default: today; its file comes tonight)"},
 	legacyFlag,
@@ -72,7 +78,8 @@ var destinationFlags = []flagField{
 
 // targetFlags are the flags of targets add and update.
 var targetFlags = []flagField{nameFlag, urlFlag, hostFlag, portFlag, userFlag, baseDirFlag, passwordFlag,
-	privateKeyFlag, passphraseFlag, hostKeyFlag, addHostKeyFlag, dropHostKey, legacyFlag}
+	privateKeyFlag, passphraseFlag, hostKeyFlag, addHostKeyFlag, dropHostKey, legacyFlag,
+	headerFlag, signingFlag, tlsCAFlag, tlsPinFlag, implicitTLS}
 
 // otherFlagNames are the flags of fields outside those lists.
 var otherFlagNames = map[string]string{"from": "--from", "to": "--to", "destination": "--destination",
