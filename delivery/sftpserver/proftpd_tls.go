@@ -1,0 +1,309 @@
+//go:build unix
+
+package sftpserver
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// FTPSOptions configure a ProFTPD FTPS server started by StartProFTPDTLS.
+type FTPSOptions struct {
+	// User is the login name; "acme" when empty. Password is required.
+	User     string
+	Password string
+	// Implicit makes the server speak TLS from the first byte (TLSOptions UseImplicitSSL),
+	// as on port 990; otherwise clients ask for it with AUTH TLS.
+	Implicit bool
+	// Protocols is the TLSProtocol line's value; "TLSv1.2 TLSv1.3" when empty.
+	Protocols string
+	// NoOverwrite sets AllowOverwrite off: storing or renaming onto an existing file is refused.
+	NoOverwrite bool
+	// ExtraConfig lines are appended to the generated configuration.
+	ExtraConfig []string
+	// Log, when not nil, receives what proftpd writes to its standard output and error.
+	Log io.Writer
+}
+
+// FTPS is ProFTPD with mod_tls (Debian: proftpd-core and proftpd-mod-crypto) in the foreground
+// on a free loopback port, with its own configuration: FTP over TLS only (TLSRequired on), TLS
+// session reuse required on data connections, session tickets on, passive data connections on
+// loopback, one virtual user chrooted to Root. Its certificate is issued for 127.0.0.1 and
+// localhost by a CA of its own. It must be started as root; sessions run as the user nobody.
+type FTPS struct {
+	Port int
+	User string
+	Root string // the user's chroot: remote "/x" is Root/x
+	// CAPEM is the authority that issued the server's certificate; CertDER the certificate.
+	CAPEM   []byte
+	CertDER []byte
+
+	cmd    *exec.Cmd
+	exited chan struct{}
+	base   string
+}
+
+// FindProFTPDTLS returns the path of proftpd, after checking that mod_tls is installed.
+func FindProFTPDTLS() (string, error) {
+	bin, err := exec.LookPath("proftpd")
+	if err != nil {
+		bin = "/usr/sbin/proftpd"
+		if _, err := os.Stat(bin); err != nil {
+			return "", errors.New("ProFTPD not found on PATH or at /usr/sbin/proftpd (apt-get install proftpd-core proftpd-mod-crypto)")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ProFTPDModuleDir, "mod_tls.so")); err != nil {
+		return "", fmt.Errorf("ProFTPD's mod_tls not found at %s/mod_tls.so (apt-get install proftpd-mod-crypto)", ProFTPDModuleDir)
+	}
+	return bin, nil
+}
+
+// StartProFTPDTLS starts proftpd -n as an FTPS server and waits until it accepts connections.
+// Close stops it.
+func StartProFTPDTLS(opts FTPSOptions) (_ *FTPS, err error) {
+	bin, err := FindProFTPDTLS()
+	if err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("ProFTPD must be started as root (it chroots and switches to the user nobody)")
+	}
+	if opts.Password == "" {
+		return nil, errors.New("ProFTPD FTPS: a password is required")
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, errors.New("ProFTPD needs a user nobody to run sessions as")
+	}
+	group, err := user.LookupGroupId(nobody.Gid)
+	if err != nil {
+		return nil, fmt.Errorf("ProFTPD: group of nobody: %w", err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+
+	base, err := os.MkdirTemp("", "eventexport-proftpd-tls-")
+	if err != nil {
+		return nil, err
+	}
+	s := &FTPS{base: base, exited: make(chan struct{}), User: opts.User}
+	if s.User == "" {
+		s.User = "acme"
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(base)
+		}
+	}()
+	if err := os.Chmod(base, 0o755); err != nil {
+		return nil, err
+	}
+
+	var keyPEM, certPEM []byte
+	s.CAPEM, s.CertDER, certPEM, keyPEM, err = NewTLSCertificate("127.0.0.1", "localhost")
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile := filepath.Join(base, "cert.pem"), filepath.Join(base, "key.pem")
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+
+	s.Root = filepath.Join(base, "root")
+	if err := os.Mkdir(s.Root, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(s.Root, uid, gid); err != nil {
+		return nil, err
+	}
+	hash, err := sha512Crypt(opts.Password)
+	if err != nil {
+		return nil, err
+	}
+	passwd := filepath.Join(base, "passwd")
+	if err := os.WriteFile(passwd, fmt.Appendf(nil, "%s:%s:%d:%d::%s:/bin/false\n", s.User, hash, uid, gid, s.Root), 0o600); err != nil {
+		return nil, err
+	}
+	groupFile := filepath.Join(base, "group")
+	if err := os.WriteFile(groupFile, fmt.Appendf(nil, "%s:x:%d:\n", group.Name, gid), 0o600); err != nil {
+		return nil, err
+	}
+	if s.Port, err = freeLoopbackPort(); err != nil {
+		return nil, err
+	}
+	overwrite := "on"
+	if opts.NoOverwrite {
+		overwrite = "off"
+	}
+	protocols := opts.Protocols
+	if protocols == "" {
+		protocols = "TLSv1.2 TLSv1.3"
+	}
+	var tlsOptions string
+	if opts.Implicit {
+		tlsOptions = "TLSOptions UseImplicitSSL"
+	}
+	config := fmt.Sprintf(`# Generated by eventexport's tests: an FTPS-only server on loopback.
+ModulePath %s
+LoadModule mod_tls.c
+ServerType standalone
+ServerName "eventexport test"
+DefaultAddress 127.0.0.1
+SocketBindTight on
+UseIPv6 off
+Port %d
+User %s
+Group %s
+PidFile %s
+ScoreboardFile %s
+DelayEngine off
+WtmpLog off
+UseReverseDNS off
+SystemLog %s
+TransferLog %s
+AuthOrder mod_auth_file.c
+AuthUserFile %s
+AuthGroupFile %s
+RequireValidShell off
+DefaultRoot ~
+Umask 022
+AllowOverwrite %s
+MaxLoginAttempts 20
+TimeoutIdle 120
+TLSEngine on
+TLSLog %s
+TLSRequired on
+TLSProtocol %s
+TLSSessionTickets on
+TLSECCertificateFile %s
+TLSECCertificateKeyFile %s
+TLSVerifyClient off
+%s
+%s
+`, ProFTPDModuleDir, s.Port, nobody.Username, group.Name,
+		filepath.Join(base, "proftpd.pid"), filepath.Join(base, "proftpd.scoreboard"),
+		filepath.Join(base, "system.log"), filepath.Join(base, "transfer.log"),
+		passwd, groupFile, overwrite, filepath.Join(base, "tls.log"), protocols, certFile, keyFile,
+		tlsOptions, strings.Join(opts.ExtraConfig, "\n"))
+	configFile := filepath.Join(base, "proftpd.conf")
+	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+		return nil, err
+	}
+	out, err := os.Create(filepath.Join(base, "output.log"))
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, "-n", "-c", configFile)
+	s.cmd.Dir = base
+	s.cmd.Stdout, s.cmd.Stderr = outputTo(out, opts.Log)
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("start proftpd: %w", err)
+	}
+	go func() {
+		s.cmd.Wait()
+		out.Close()
+		close(s.exited)
+	}()
+	if err := waitListening(s.Addr(), s.exited, 10*time.Second); err != nil {
+		logs := s.Logs()
+		s.Close()
+		return nil, fmt.Errorf("proftpd: %w; its logs:\n%s", err, logs)
+	}
+	return s, nil
+}
+
+// Addr is the host:port proftpd listens on.
+func (s *FTPS) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+
+// PID is proftpd's process id, which is also its process group's.
+func (s *FTPS) PID() int { return s.cmd.Process.Pid }
+
+// Logs returns what proftpd wrote to its standard output and error, and its logs.
+func (s *FTPS) Logs() string {
+	var b strings.Builder
+	for _, name := range []string{"output.log", "system.log", "tls.log", "transfer.log"} {
+		data, _ := os.ReadFile(filepath.Join(s.base, name))
+		fmt.Fprintf(&b, "--- %s\n%s", name, data)
+	}
+	return b.String()
+}
+
+// Close stops proftpd and its session processes and removes its directory.
+func (s *FTPS) Close() {
+	stopGroup(s.cmd.Process.Pid, s.exited)
+	os.RemoveAll(s.base)
+}
+
+// NewTLSCertificate returns a new CA (PEM) and a server certificate it issued for hosts (IP
+// addresses or DNS names), valid for a day: as DER and PEM, with its ECDSA P-256 key (PKCS #8
+// PEM).
+func NewTLSCertificate(hosts ...string) (caPEM, certDER, certPEM, keyPEM []byte, err error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "eventexport test CA"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: hosts[0]},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	certDER, err = x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: certDER})
+	keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return caPEM, certDER, certPEM, keyPEM, nil
+}
