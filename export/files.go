@@ -74,7 +74,7 @@ func (f *files) one(ctx context.Context, src Source) Outcome {
 		done <- p
 	}()
 
-	remote, putErr := f.sink.Put(ctx, f.run.FileName, pr)
+	remote, putErr := f.sink.Put(f.withInfo(ctx, 0, -1), f.run.FileName, pr)
 	pr.CloseWithError(errSinkGone)
 	cancel()
 	p := <-done
@@ -108,12 +108,13 @@ func (f *files) parts(ctx context.Context, src Source) Outcome {
 		first string
 	)
 	// ship uploads the current part under name.
-	ship := func(name string) error {
+	ship := func(name string, part int) error {
+		events := cur.part.Events()
 		info, err := cur.part.Close(name)
 		if err != nil {
 			return &FileError{err}
 		}
-		remote, err := cur.upload(ctx, f.sink, name)
+		remote, err := cur.upload(f.withInfo(ctx, part, events), f.sink, name)
 		if err != nil {
 			return err
 		}
@@ -156,7 +157,7 @@ func (f *files) parts(ctx context.Context, src Source) Outcome {
 				return &FileError{fmt.Errorf("%w: an event of %d bytes does not fit in a file of at most %d bytes; raise the destination's maximum file size (eventexport destinations update ID --max-file-size SIZE)",
 					file.ErrEventTooLarge, len(payload), opts.MaxFileSize)}
 			}
-			if err := ship(file.PartName(f.run.PartPattern, n)); err != nil {
+			if err := ship(file.PartName(f.run.PartPattern, n), n); err != nil {
 				return err
 			}
 			if err := start(); err != nil {
@@ -190,17 +191,31 @@ func (f *files) parts(ctx context.Context, src Source) Outcome {
 			return out
 		}
 	}
-	name := f.run.FileName
+	name, part := f.run.FileName, 0
 	if n > 1 {
-		name = file.PartName(f.run.PartPattern, n)
+		name, part = file.PartName(f.run.PartPattern, n), n
 	}
-	if err := ship(name); err != nil {
+	if err := ship(name, part); err != nil {
 		out.Err = err
 		out.Files, out.Bytes = nil, 0
 		return out
 	}
 	out.RemotePath = first
 	return out
+}
+
+// withInfo returns ctx telling the sink about the run's file: part 0 when the run is one
+// file, events -1 when not known before the file is put.
+func (f *files) withInfo(ctx context.Context, part int, events int64) context.Context {
+	ct := f.run.Format.ContentType()
+	switch {
+	case f.run.Options.EncryptTo != "":
+		ct = "application/pgp-encrypted"
+	case f.run.Options.Compress == file.CompressGzip:
+		ct = "application/gzip"
+	}
+	return delivery.WithFileInfo(ctx, delivery.FileInfo{Run: f.run.ID, EventType: f.run.EventType,
+		WindowStart: f.run.Window.Start, WindowEnd: f.run.Window.End, Part: part, Events: events, ContentType: ct})
 }
 
 // spooled is a part written to a temporary local file.
@@ -263,7 +278,10 @@ func (f *files) manifest(ctx context.Context, d store.Destination, out Outcome) 
 	}
 	b = append(b, '\n')
 	name := file.ManifestName(f.run.FileName, f.run.Format, f.run.Options)
-	remote, err := f.sink.Put(ctx, name, bytes.NewReader(b))
+	mctx := f.withInfo(ctx, 0, -1)
+	fi, _ := delivery.FileInfoFrom(mctx)
+	fi.ContentType = "application/json"
+	remote, err := f.sink.Put(delivery.WithFileInfo(ctx, fi), name, bytes.NewReader(b))
 	if err != nil {
 		return "", file.PartInfo{}, err
 	}

@@ -13,7 +13,8 @@ import (
 	_ "time/tzdata" // zone names work on hosts without a zoneinfo database
 
 	"github.com/eventexport/eventexport/delivery"
-	_ "github.com/eventexport/eventexport/delivery/https" // the transports the service delivers with
+	_ "github.com/eventexport/eventexport/delivery/ftps" // the transports the service delivers with
+	_ "github.com/eventexport/eventexport/delivery/https"
 	_ "github.com/eventexport/eventexport/delivery/sftp"
 	"github.com/eventexport/eventexport/export/support"
 )
