@@ -37,7 +37,7 @@ func ParseURL(raw string) (URL, error) {
 	switch strings.ToLower(scheme) {
 	case "ftps":
 	case "ftp":
-		return URL{}, fmt.Errorf("plain FTP (ftp://) sends passwords and files in the clear and is not supported: ask the customer for FTPS (ftps://, FTP over TLS) or SFTP")
+		return URL{}, fmt.Errorf("plain FTP (ftp://) sends passwords and files in the clear and is not supported: ask the customer for FTPS (ftps://, FTP over TLS) or SFTP (sftp://)")
 	default:
 		return URL{}, fmt.Errorf("unsupported scheme %q: want ftps://user:password@host:port/path", truncate(scheme, 16))
 	}
