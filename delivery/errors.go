@@ -71,6 +71,9 @@ type Error struct {
 	Path string
 	// Hint replaces the generic advice for the class, when set.
 	Hint string
+	// RetryAfter is how long the server asked to be left alone before the next attempt
+	// (HTTP Retry-After); 0 when it did not say.
+	RetryAfter time.Duration
 	// Once says the attempt is not retried (a manual run or a test send): the advice then
 	// promises no retry.
 	Once bool

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export/store"
 )
 
@@ -223,6 +224,15 @@ func (w *Worker) attempt(c store.Claim) {
 		}
 		next := w.cfg.Retry.Next(out.Attempt-c.Abandoned, now)
 		last = next == nil
+		// A server that asks for a pause (HTTP Retry-After) gets it, within the schedule: never
+		// later than the longest wait between retries.
+		var de *delivery.Error
+		if next != nil && errors.As(out.Err, &de) && de.RetryAfter > 0 {
+			want := now.Add(min(de.RetryAfter, w.cfg.Retry.withDefaults().Max))
+			if want.After(*next) {
+				next = &want
+			}
+		}
 		return next
 	})
 	if err != nil {

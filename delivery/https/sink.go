@@ -429,6 +429,7 @@ func (k *Sink) answer(ctx, actx context.Context, resp *http.Response, where stri
 		e.Hint = "The receiver reported a failure; it will be retried"
 		if s, ok := retryAfter(resp.Header.Get("Retry-After"), k.now()); ok {
 			e.Hint = fmt.Sprintf("The receiver asks to retry after %d s; it will be retried", s)
+			e.RetryAfter = time.Duration(s) * time.Second
 		}
 	default:
 		e.Class = delivery.ClassPermission
