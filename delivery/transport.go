@@ -251,10 +251,11 @@ func ForURL(raw string) (Transport, error) {
 			return t, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: unsupported scheme %q: want %s", ErrUnknownKind, truncate(scheme, 16), want)
+	return nil, fmt.Errorf("%w: unsupported scheme %q: want %s", ErrUnknownKind, Truncate(scheme, 16), want)
 }
 
-func truncate(s string, n int) string {
+// Truncate shortens s to n bytes and an ellipsis, for quoting input in messages.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -328,4 +329,26 @@ func jsonKind(t reflect.Type) string {
 		return "object"
 	}
 	return "number"
+}
+
+// DecodeSettings reads t's settings, as its transport stored them, into v: what every
+// transport's ParseSettings does. No settings leave v as it is.
+func DecodeSettings(t Target, v any) error {
+	if len(t.Settings) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(t.Settings, v); err != nil {
+		return fmt.Errorf("read %s settings: %w", t.Kind, err)
+	}
+	return nil
+}
+
+// WithSettings returns base as a target of kind with settings v.
+func WithSettings(base Target, kind string, v any) (Target, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return base, err
+	}
+	base.Kind, base.Settings = kind, b
+	return base, nil
 }

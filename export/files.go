@@ -154,8 +154,7 @@ func (f *files) parts(ctx context.Context, src Source) Outcome {
 		}
 		if full {
 			if cur.part.Events() == 0 {
-				return &FileError{fmt.Errorf("%w: an event of %d bytes does not fit in a file of at most %d bytes; raise the destination's maximum file size (eventexport destinations update ID --max-file-size SIZE)",
-					file.ErrEventTooLarge, len(payload), opts.MaxFileSize)}
+				return tooLarge(len(payload), opts.MaxFileSize)
 			}
 			if err := ship(file.PartName(f.run.PartPattern, n), n); err != nil {
 				return err
@@ -163,12 +162,10 @@ func (f *files) parts(ctx context.Context, src Source) Outcome {
 			if err := start(); err != nil {
 				return &FileError{err}
 			}
-			if fits, err := cur.part.Fits(len(payload), opts.MaxFileSize); err != nil || !fits {
-				if err == nil {
-					err = fmt.Errorf("%w: an event of %d bytes does not fit in a file of at most %d bytes; raise the destination's maximum file size (eventexport destinations update ID --max-file-size SIZE)",
-						file.ErrEventTooLarge, len(payload), opts.MaxFileSize)
-				}
+			if fits, err := cur.part.Fits(len(payload), opts.MaxFileSize); err != nil {
 				return &FileError{err}
+			} else if !fits {
+				return tooLarge(len(payload), opts.MaxFileSize)
 			}
 		}
 		return cur.part.Encode(payload)
@@ -216,6 +213,12 @@ func (f *files) withInfo(ctx context.Context, part int, events int64) context.Co
 	}
 	return delivery.WithFileInfo(ctx, delivery.FileInfo{Run: f.run.ID, EventType: f.run.EventType,
 		WindowStart: f.run.Window.Start, WindowEnd: f.run.Window.End, Part: part, Events: events, ContentType: ct})
+}
+
+// tooLarge is the failure of an event that fits in no file of at most max bytes.
+func tooLarge(n int, max int64) error {
+	return &FileError{fmt.Errorf("%w: an event of %d bytes does not fit in a file of at most %d bytes; raise the destination's maximum file size (eventexport destinations update ID --max-file-size SIZE)",
+		file.ErrEventTooLarge, n, max)}
 }
 
 // spooled is a part written to a temporary local file.

@@ -9,8 +9,6 @@
 package ftps
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"path"
@@ -40,22 +38,12 @@ type Settings struct {
 // ParseSettings reads an FTPS target's settings.
 func ParseSettings(t delivery.Target) (Settings, error) {
 	var s Settings
-	if len(t.Settings) == 0 {
-		return s, nil
-	}
-	if err := json.NewDecoder(bytes.NewReader(t.Settings)).Decode(&s); err != nil {
-		return s, fmt.Errorf("read ftps settings: %w", err)
-	}
-	return s, nil
+	t.Kind = Kind // errors name this transport
+	return s, delivery.DecodeSettings(t, &s)
 }
 
 func (s Settings) target(base delivery.Target) (delivery.Target, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return base, err
-	}
-	base.Kind, base.Settings = Kind, b
-	return base, nil
+	return delivery.WithSettings(base, Kind, s)
 }
 
 // Dir is the remote directory of p: p under the base directory, or p itself when absolute or
@@ -253,7 +241,7 @@ func (Transport) Describe(t delivery.Target) []delivery.Field {
 func (Transport) URL(t delivery.Target, p string) string {
 	s, _ := ParseSettings(t)
 	var b strings.Builder
-	b.WriteString("ftps://" + escape(s.User, false))
+	b.WriteString("ftps://" + delivery.EscapeUserinfo(s.User))
 	if t.HasSecret(SecretPassword) {
 		b.WriteString(":xxxxx")
 	}
@@ -270,9 +258,9 @@ func (Transport) URL(t delivery.Target, p string) string {
 	switch {
 	case dir == "":
 	case strings.HasPrefix(dir, "/"):
-		b.WriteString(escape(dir, true))
+		b.WriteString(delivery.EscapePath(dir))
 	default:
-		b.WriteString("/~/" + escape(dir, true))
+		b.WriteString("/~/" + delivery.EscapePath(dir))
 	}
 	return b.String()
 }

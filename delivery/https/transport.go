@@ -1,8 +1,6 @@
 package https
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -34,22 +32,12 @@ type Settings struct {
 // ParseSettings reads an HTTPS target's settings.
 func ParseSettings(t delivery.Target) (Settings, error) {
 	var s Settings
-	if len(t.Settings) == 0 {
-		return s, nil
-	}
-	if err := json.NewDecoder(bytes.NewReader(t.Settings)).Decode(&s); err != nil {
-		return s, fmt.Errorf("read https settings: %w", err)
-	}
-	return s, nil
+	t.Kind = Kind // errors name this transport
+	return s, delivery.DecodeSettings(t, &s)
 }
 
 func (s Settings) target(base delivery.Target) (delivery.Target, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return base, err
-	}
-	base.Kind, base.Settings = Kind, b
-	return base, nil
+	return delivery.WithSettings(base, Kind, s)
 }
 
 // Transport delivers to web services; it is registered as kind "https".

@@ -88,7 +88,7 @@ func (c Config) Redacted() string {
 	var b strings.Builder
 	b.WriteString("sftp://")
 	if c.User != "" {
-		b.WriteString(escapeUserinfo(c.User))
+		b.WriteString(delivery.EscapeUserinfo(c.User))
 		if c.Password != "" {
 			b.WriteString(":xxxxx")
 		}
@@ -105,15 +105,15 @@ func (c Config) Redacted() string {
 	return b.String()
 }
 
-// urlPathForDir is the inverse of parseURLPath.
+// urlPathForDir is the inverse of the path parsing of delivery.ParseServerURL.
 func urlPathForDir(dir string) string {
 	switch {
 	case dir == "":
 		return ""
 	case strings.HasPrefix(dir, "/"):
-		return escapePath(dir)
+		return delivery.EscapePath(dir)
 	default:
-		return "/~/" + escapePath(dir)
+		return "/~/" + delivery.EscapePath(dir)
 	}
 }
 

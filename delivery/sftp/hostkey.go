@@ -125,7 +125,7 @@ func parseFingerprintPin(fp string) (hostPin, error) {
 	b64 := strings.TrimRight(strings.TrimPrefix(fp, "SHA256:"), "=")
 	sum, err := base64.RawStdEncoding.DecodeString(b64)
 	if err != nil || len(sum) != 32 || len(b64) != 43 {
-		return hostPin{}, fmt.Errorf("invalid fingerprint %q: want SHA256: followed by 43 base64 characters, as printed by ssh-keygen -l", truncate(fp, 60))
+		return hostPin{}, fmt.Errorf("invalid fingerprint %q: want SHA256: followed by 43 base64 characters, as printed by ssh-keygen -l", delivery.Truncate(fp, 60))
 	}
 	return hostPin{fingerprint: "SHA256:" + b64}, nil
 }
@@ -146,12 +146,12 @@ func isKeyType(s string) bool {
 func decodeHashedHost(h string) (salt, sum []byte, err error) {
 	parts := strings.Split(h, "|")
 	if len(parts) != 4 || parts[1] != "1" {
-		return nil, nil, fmt.Errorf("invalid hashed host name %q: want |1|salt|hash", truncate(h, 40))
+		return nil, nil, fmt.Errorf("invalid hashed host name %q: want |1|salt|hash", delivery.Truncate(h, 40))
 	}
 	salt, err1 := base64.StdEncoding.DecodeString(parts[2])
 	sum, err2 := base64.StdEncoding.DecodeString(parts[3])
 	if err1 != nil || err2 != nil || len(sum) != sha1.Size {
-		return nil, nil, fmt.Errorf("invalid hashed host name %q", truncate(h, 40))
+		return nil, nil, fmt.Errorf("invalid hashed host name %q", delivery.Truncate(h, 40))
 	}
 	return salt, sum, nil
 }

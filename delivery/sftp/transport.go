@@ -1,9 +1,7 @@
 package sftp
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
@@ -34,23 +32,12 @@ type Settings struct {
 // ParseSettings reads an SFTP target's settings.
 func ParseSettings(t delivery.Target) (Settings, error) {
 	var s Settings
-	if len(t.Settings) == 0 {
-		return s, nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(t.Settings))
-	if err := dec.Decode(&s); err != nil {
-		return s, fmt.Errorf("read sftp settings: %w", err)
-	}
-	return s, nil
+	t.Kind = Kind // errors name this transport
+	return s, delivery.DecodeSettings(t, &s)
 }
 
 func (s Settings) target(base delivery.Target) (delivery.Target, error) {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return base, err
-	}
-	base.Kind, base.Settings = Kind, b
-	return base, nil
+	return delivery.WithSettings(base, Kind, s)
 }
 
 // Transport delivers to SFTP servers; it is registered as kind "sftp".

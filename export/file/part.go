@@ -36,11 +36,9 @@ type Part struct {
 	stager Stager
 	out    *hashCounter // what is stored
 
-	events   int64
-	encIn    int64 // bytes the encoder has written on (into gzip or further)
-	gzIn     int64 // bytes written into gzip since its last flush
-	pgpIn    int64 // bytes written into the encryption stage
-	maxEvent int   // the largest payload so far
+	events int64
+	gzIn   int64 // bytes written into gzip since its last flush
+	pgpIn  int64 // bytes written into the encryption stage
 }
 
 // hashCounter counts and hashes what passes to w.
@@ -98,7 +96,7 @@ func NewPart(w io.Writer, f Format, t events.Type, o Options, stager Stager) (*P
 		p.gz = gz
 		next = counter{w: gz, n: &p.gzIn}
 	}
-	enc, err := NewEncoder(f, t, counter{w: next, n: &p.encIn})
+	enc, err := NewEncoder(f, t, next)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +113,6 @@ func (p *Part) Encode(payload []byte) error {
 		return err
 	}
 	p.events++
-	p.maxEvent = max(p.maxEvent, len(payload))
 	return nil
 }
 
@@ -153,7 +150,8 @@ func (p *Part) Fits(n int, max int64) (bool, error) {
 		return true, nil
 	}
 	add := p.encodedBound(n)
-	if p.bound(p.encoderPending()+add) <= max {
+	// Until flushed, the encoder may hold up to its buffer unwritten.
+	if p.bound(bufferSize+add) <= max {
 		return true, nil
 	}
 	if err := p.flush(); err != nil {
@@ -161,9 +159,6 @@ func (p *Part) Fits(n int, max int64) (bool, error) {
 	}
 	return p.bound(add) <= max, nil
 }
-
-// encoderPending bounds what the encoder holds unwritten: its buffer.
-func (p *Part) encoderPending() int64 { return bufferSize }
 
 // flush pushes what the encoder and gzip hold on, so that the sizes counted are exact but for
 // the encryption stage's own buffer, which its MaxOverhead covers.
