@@ -61,9 +61,7 @@ type ProFTPD struct {
 	Root     string // the user's chroot: remote "/x" is Root/x
 	HostKeys []ssh.PublicKey
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	base   string
+	proc proftpdProc
 }
 
 // ProFTPDModuleDir is where Debian's proftpd-mod-crypto installs mod_sftp.so.
@@ -110,7 +108,7 @@ func StartProFTPD(opts ProFTPDOptions) (_ *ProFTPD, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &ProFTPD{base: base, exited: make(chan struct{}), User: opts.User}
+	s := &ProFTPD{proc: proftpdProc{base: base, exited: make(chan struct{}), logs: []string{"output.log", "system.log", "sftp.log", "transfer.log"}}, User: opts.User}
 	if s.User == "" {
 		s.User = "acme"
 	}
@@ -247,59 +245,24 @@ SFTPAuthMethods publickey password
 		passwd, groupFile, overwrite, filepath.Join(base, "sftp.log"),
 		strings.Join(hostKeyLines, "\n"), authFile,
 		strings.Join(limits, "\n"), strings.Join(opts.ExtraConfig, "\n"))
-	configFile := filepath.Join(base, "proftpd.conf")
-	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+	if err := s.proc.run(bin, config, opts.Log, s.Port); err != nil {
 		return nil, err
-	}
-
-	out, err := os.Create(filepath.Join(base, "output.log"))
-	if err != nil {
-		return nil, err
-	}
-	s.cmd = exec.Command(bin, "-n", "-c", configFile)
-	s.cmd.Dir = base
-	s.cmd.Stdout, s.cmd.Stderr = outputTo(out, opts.Log)
-	// Its own process group, so Close stops the session processes it forks too.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("start proftpd: %w", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		out.Close()
-		close(s.exited)
-	}()
-	if err := waitListening(s.Addr(), s.exited, 10*time.Second); err != nil {
-		logs := s.Logs()
-		s.Close()
-		return nil, fmt.Errorf("proftpd: %w; its logs:\n%s", err, logs)
 	}
 	return s, nil
 }
 
 // Addr is the host:port proftpd listens on.
-func (s *ProFTPD) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+func (s *ProFTPD) Addr() string { return s.proc.addr() }
 
 // PID is proftpd's process id, which is also its process group's.
-func (s *ProFTPD) PID() int { return s.cmd.Process.Pid }
+func (s *ProFTPD) PID() int { return s.proc.cmd.Process.Pid }
 
 // Logs returns what proftpd wrote to its standard output and error, and its system, SFTP and
 // transfer logs.
-func (s *ProFTPD) Logs() string {
-	var b strings.Builder
-	for _, name := range []string{"output.log", "system.log", "sftp.log", "transfer.log"} {
-		data, _ := os.ReadFile(filepath.Join(s.base, name))
-		fmt.Fprintf(&b, "--- %s\n%s", name, data)
-	}
-	return b.String()
-}
+func (s *ProFTPD) Logs() string { return s.proc.logText() }
 
 // Close stops proftpd and its session processes and removes its directory.
-func (s *ProFTPD) Close() {
-	stopGroup(s.cmd.Process.Pid, s.exited)
-	os.RemoveAll(s.base)
-}
+func (s *ProFTPD) Close() { s.proc.stop() }
 
 // RFC4716PublicKey formats k as ssh-keygen -e does: the format mod_sftp reads authorized keys
 // in.
@@ -463,4 +426,67 @@ func sha512CryptSalt(p, salt []byte) string {
 	}
 	enc(0, 0, c[63], 2)
 	return out.String()
+}
+
+// proftpdProc is a running proftpd: its process, in a process group of its own so that
+// stopping it stops the session processes it forks too, and its directory with its logs.
+type proftpdProc struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	base   string
+	port   int
+	logs   []string // the files of base that Logs shows
+}
+
+// run writes config to the directory, starts proftpd with it and waits until it listens on
+// port; when it does not, it is stopped and the error holds its logs.
+func (p *proftpdProc) run(bin, config string, log io.Writer, port int) error {
+	p.port = port
+	configFile := filepath.Join(p.base, "proftpd.conf")
+	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+		return err
+	}
+	out, err := os.Create(filepath.Join(p.base, "output.log"))
+	if err != nil {
+		return err
+	}
+	p.cmd = exec.Command(bin, "-n", "-c", configFile)
+	p.cmd.Dir = p.base
+	p.cmd.Stdout, p.cmd.Stderr = outputTo(out, log)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		out.Close()
+		return fmt.Errorf("start proftpd: %w", err)
+	}
+	go func() {
+		p.cmd.Wait()
+		out.Close()
+		close(p.exited)
+	}()
+	if err := waitListening(p.addr(), p.exited, 10*time.Second); err != nil {
+		logs := p.logText()
+		p.stop()
+		return fmt.Errorf("proftpd: %w; its logs:\n%s", err, logs)
+	}
+	return nil
+}
+
+func (p *proftpdProc) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.port)) }
+
+// logText returns what proftpd wrote to its standard output and error, and its logs.
+func (p *proftpdProc) logText() string {
+	var b strings.Builder
+	for _, name := range p.logs {
+		data, _ := os.ReadFile(filepath.Join(p.base, name))
+		fmt.Fprintf(&b, "--- %s\n%s", name, data)
+	}
+	return b.String()
+}
+
+// stop stops proftpd and its session processes and removes its directory.
+func (p *proftpdProc) stop() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		stopGroup(p.cmd.Process.Pid, p.exited)
+	}
+	os.RemoveAll(p.base)
 }

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -55,9 +54,7 @@ type FTPS struct {
 	CAPEM   []byte
 	CertDER []byte
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	base   string
+	proc proftpdProc
 }
 
 // FindProFTPDTLS returns the path of proftpd, after checking that mod_tls is installed.
@@ -103,7 +100,7 @@ func StartProFTPDTLS(opts FTPSOptions) (_ *FTPS, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &FTPS{base: base, exited: make(chan struct{}), User: opts.User}
+	s := &FTPS{proc: proftpdProc{base: base, exited: make(chan struct{}), logs: []string{"output.log", "system.log", "tls.log", "transfer.log"}}, User: opts.User}
 	if s.User == "" {
 		s.User = "acme"
 	}
@@ -205,56 +202,23 @@ TLSVerifyClient off
 		filepath.Join(base, "system.log"), filepath.Join(base, "transfer.log"),
 		passwd, groupFile, overwrite, filepath.Join(base, "tls.log"), protocols, certFile, keyFile,
 		tlsOptions, strings.Join(opts.ExtraConfig, "\n"))
-	configFile := filepath.Join(base, "proftpd.conf")
-	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
+	if err := s.proc.run(bin, config, opts.Log, s.Port); err != nil {
 		return nil, err
-	}
-	out, err := os.Create(filepath.Join(base, "output.log"))
-	if err != nil {
-		return nil, err
-	}
-	s.cmd = exec.Command(bin, "-n", "-c", configFile)
-	s.cmd.Dir = base
-	s.cmd.Stdout, s.cmd.Stderr = outputTo(out, opts.Log)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("start proftpd: %w", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		out.Close()
-		close(s.exited)
-	}()
-	if err := waitListening(s.Addr(), s.exited, 10*time.Second); err != nil {
-		logs := s.Logs()
-		s.Close()
-		return nil, fmt.Errorf("proftpd: %w; its logs:\n%s", err, logs)
 	}
 	return s, nil
 }
 
 // Addr is the host:port proftpd listens on.
-func (s *FTPS) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
+func (s *FTPS) Addr() string { return s.proc.addr() }
 
 // PID is proftpd's process id, which is also its process group's.
-func (s *FTPS) PID() int { return s.cmd.Process.Pid }
+func (s *FTPS) PID() int { return s.proc.cmd.Process.Pid }
 
 // Logs returns what proftpd wrote to its standard output and error, and its logs.
-func (s *FTPS) Logs() string {
-	var b strings.Builder
-	for _, name := range []string{"output.log", "system.log", "tls.log", "transfer.log"} {
-		data, _ := os.ReadFile(filepath.Join(s.base, name))
-		fmt.Fprintf(&b, "--- %s\n%s", name, data)
-	}
-	return b.String()
-}
+func (s *FTPS) Logs() string { return s.proc.logText() }
 
 // Close stops proftpd and its session processes and removes its directory.
-func (s *FTPS) Close() {
-	stopGroup(s.cmd.Process.Pid, s.exited)
-	os.RemoveAll(s.base)
-}
+func (s *FTPS) Close() { s.proc.stop() }
 
 // NewTLSCertificate returns a new CA (PEM) and a server certificate it issued for hosts (IP
 // addresses or DNS names), valid for a day: as DER and PEM, with its ECDSA P-256 key (PKCS #8
