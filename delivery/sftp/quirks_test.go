@@ -109,3 +109,22 @@ func TestRemoveDelivered(t *testing.T) {
 	}
 	assertOnlyFiles(t, filepath.Join(srv.Root(), "in"))
 }
+
+// A delivery over a connection kept from an earlier one still tells which host key the server
+// presented: the one it was trusted by when it connected.
+func TestPresentedHostKeyOverAKeptConnection(t *testing.T) {
+	srv := sftptest.NewServer(t, sftptest.Options{})
+	cfg := srv.Config("/in")
+	for i := range 2 {
+		target := sftp.New(cfg)
+		if _, err := target.Put(context.Background(), "f.json", bytes.NewReader([]byte("[]"))); err != nil {
+			t.Fatal(err)
+		}
+		if fp, _ := target.PresentedHostKey(); fp == "" {
+			t.Errorf("delivery %d: no presented host key", i+1)
+		}
+	}
+	if n := srv.Stats().Connections; n != 1 {
+		t.Errorf("%d connections for two deliveries, want 1: the second reuses the first's", n)
+	}
+}

@@ -244,6 +244,7 @@ type session struct {
 	stop func() bool // stops closing conn when the attempt ends
 
 	keepalive chan struct{} // closed when the session closes
+	presented ssh.PublicKey // the host key the server presented when it connected
 	closeOnce sync.Once
 	idleTimer *time.Timer // while idle in the pool: closes it when its idle time runs out
 
@@ -300,6 +301,8 @@ func (a *attempt) run(r io.Reader) (string, error) {
 	key := poolKey(a.cfg)
 	if pooled {
 		if s := pools.take(a.cfg.Addr(), key); s != nil {
+			// The key it presented when it connected is the one this delivery trusts.
+			a.t.setPresented(s.presented)
 			if s.arm(a.ctx) {
 				p, err := a.upload(s, src)
 				if err == nil {
@@ -379,6 +382,9 @@ func (a *attempt) connect(ctx context.Context) (*session, error) {
 				err, presented = firstMismatch, firstKey
 			}
 			a.t.setPresented(presented)
+			if s != nil {
+				s.presented = presented
+			}
 			return s, err
 		}
 		if firstMismatch == nil {
