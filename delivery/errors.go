@@ -26,6 +26,7 @@ const (
 	ClassSource          Class = "source failed"     // reading the data to upload failed
 	ClassCanceled        Class = "canceled"          // the caller canceled the attempt
 	ClassConfig          Class = "config"            // the target's configuration is unusable
+	ClassRejected        Class = "rejected"          // the receiver answered that it refuses the file (HTTP 4xx)
 )
 
 // Stage says how far an attempt got.
@@ -162,6 +163,8 @@ func (e *Error) what() string {
 		return fmt.Sprintf("the delivery to %s was canceled during %s", e.server(), e.Stage)
 	case ClassConfig:
 		return "the target's configuration is unusable"
+	case ClassRejected:
+		return fmt.Sprintf("the receiver at %s rejected the file", e.server())
 	default:
 		return fmt.Sprintf("delivery to %s failed during %s", e.server(), e.Stage)
 	}
@@ -205,6 +208,8 @@ func (e *Error) advice() string {
 		return "The server offers only algorithms we do not accept, or no SFTP service; ask the customer to update the server, or enable legacy crypto for this target; retrying will not help"
 	case ClassServer:
 		return "The server reported a failure (it may be out of space); it will be retried"
+	case ClassRejected:
+		return "Ask the customer why their receiver refuses the file, and re-send it once they have fixed it; retrying will not help"
 	case ClassConfig:
 		return "Correct the target's settings (eventexport destinations update, or targets update for a shared target); retrying will not help"
 	}
@@ -218,7 +223,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func (e *Error) Permanent() bool {
 	switch e.Class {
 	case ClassAuth, ClassHostKeyUnknown, ClassHostKeyMismatch, ClassPermission,
-		ClassNoSuchDir, ClassIncompatible, ClassConfig, ClassCertificate:
+		ClassNoSuchDir, ClassIncompatible, ClassConfig, ClassCertificate, ClassRejected:
 		return true
 	}
 	return false

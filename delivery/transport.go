@@ -41,6 +41,13 @@ type Cleaner interface {
 	Clean(ctx context.Context, name string) error
 }
 
+// WholeFiler is a Sink that takes each file whole: the engine writes a file locally before
+// it puts it, so that its length and event count are known when it starts sending it (an HTTP
+// request's Content-Length and headers) and it can be sent again on a new connection.
+type WholeFiler interface {
+	WholeFiles() bool
+}
+
 // Remover is a Sink that can remove files it delivered, when the run they belong to failed
 // for good after they were delivered.
 type Remover interface {

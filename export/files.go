@@ -94,7 +94,8 @@ func (f *files) one(ctx context.Context, src Source) Outcome {
 	return out
 }
 
-// parts delivers a run whose files are limited in size or rows. Each part is written to a
+// parts delivers a run whose files are limited in size or rows, or whose sink takes whole
+// files. Each part is written to a
 // temporary local file, as it cannot be known before it is full whether a next part follows
 // (a day under the limits is one file, without a part number), then uploaded; the events stream
 // on meanwhile. Parts are the same at every attempt: the same events, cut at the same places,

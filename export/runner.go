@@ -260,7 +260,7 @@ func (r *Runner) deliver(ctx context.Context, d store.Destination, run store.Run
 	}
 	f := files{r: r, sink: sink, run: run, typ: t, stager: stager}
 	var out Outcome
-	if run.Options.Splits() {
+	if wf, ok := sink.(delivery.WholeFiler); run.Options.Splits() || ok && wf.WholeFiles() {
 		out = f.parts(ctx, src)
 	} else {
 		out = f.one(ctx, src)

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // A destination on a customer's web service: its token header and signing secret are given
@@ -46,7 +49,7 @@ func TestHTTPSWebserviceDestination(t *testing.T) {
 	id := strings.TrimSpace(run("destinations", "add", "--company", f.company, "--url", srv.URL+"/hooks/events",
 		"--format", "json", "--header", "Authorization: "+token, "--header", "X-Tenant: acme",
 		"--signing-secret-file", sec, "--tls-ca", ca))
-	run("test-send", id)
+	sent := run("test-send", id, "--json")
 	run("destinations", "show", id)
 	show := run("destinations", "show", id, "--json")
 	run("destinations", "list", "--json")
@@ -65,7 +68,30 @@ func TestHTTPSWebserviceDestination(t *testing.T) {
 	}
 	h := got[0]
 	if h.Get("Authorization") != token || h.Get("X-Tenant") != "acme" || !strings.HasPrefix(h.Get("Eventexport-Signature"), "t=") ||
-		h.Get("Idempotency-Key") == "" || h.Get("Content-Type") != "application/json" {
+		h.Get("Content-Type") != "application/json" {
 		t.Errorf("request headers: %v", h)
+	}
+	// The test file's request names its run, file, event type, window and count, as a
+	// scheduled file's does.
+	var res struct {
+		Files []struct {
+			EventType  string `json:"event_type"`
+			RunID      string `json:"run_id"`
+			RemotePath string `json:"remote_path"`
+			Events     int64  `json:"events"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(sent), &res); err != nil || len(res.Files) != 1 {
+		t.Fatalf("test-send --json: %v\n%s", err, sent)
+	}
+	tf := res.Files[0]
+	name := h.Get("Eventexport-File-Name")
+	start, serr := time.Parse(time.RFC3339, h.Get("Eventexport-Window-Start"))
+	end, eerr := time.Parse(time.RFC3339, h.Get("Eventexport-Window-End"))
+	if h.Get("Eventexport-Run") != tf.RunID || h.Get("Eventexport-Event-Type") != tf.EventType ||
+		h.Get("Eventexport-Events") != strconv.FormatInt(tf.Events, 10) || tf.Events == 0 ||
+		h.Get("Idempotency-Key") != tf.RunID+"/"+name || !strings.HasSuffix(name, ".json") ||
+		serr != nil || eerr != nil || !end.After(start) {
+		t.Errorf("the test file's headers do not describe it (test-send said %+v): %v", tf, h)
 	}
 }

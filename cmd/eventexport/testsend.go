@@ -10,7 +10,8 @@ import (
 // now, and says at once whether it worked and, if not, why.
 func cmdTestSend(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
 	fs := newFlagSet("test-send", stderr)
-	accept := fs.Bool("accept-host-key", false, "pin the host key the server presents, when none is pinned yet")
+	accept := fs.Bool("accept-host-key", false, "pin the host key (or TLS certificate) the server presents, when none is pinned yet")
+	asJSON := fs.Bool("json", false, "print the outcome of each file as JSON")
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
 	}
@@ -22,6 +23,15 @@ func cmdTestSend(ctx context.Context, args []string, stdout, stderr io.Writer, g
 	res, err := svc.TestSend(ctx, fs.Arg(0), *accept, newLogger(stderr))
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		if err := writeJSON(stdout, res); err != nil {
+			return err
+		}
+		if !res.Delivered {
+			return &exitError{code: exitFailed}
+		}
+		return nil
 	}
 	for _, f := range res.Files {
 		if f.PinnedHostKey != "" {

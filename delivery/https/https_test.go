@@ -45,6 +45,7 @@ type received struct {
 	header http.Header
 	body   []byte
 	length int64
+	remote string // the client's address: one per connection
 }
 
 // receiver is a real HTTPS server recording what it receives and answering with answer.
@@ -60,7 +61,7 @@ func newReceiver(t *testing.T, tlsOn bool) *receiver {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rc.mu.Lock()
-		rc.got = append(rc.got, received{r.Header.Clone(), body, r.ContentLength})
+		rc.got = append(rc.got, received{r.Header.Clone(), body, r.ContentLength, r.RemoteAddr})
 		answer := rc.answer
 		rc.mu.Unlock()
 		if answer != nil {
@@ -373,8 +374,10 @@ func TestHTTPSStatusClasses(t *testing.T) {
 		{429, "Retry-After: 120", delivery.ClassServer, false, "retry after 120 s"},
 		{503, "Retry-After: " + time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat), delivery.ClassServer, false, "retry after"},
 		{500, "", delivery.ClassServer, false, "500 Internal Server Error"},
-		{400, "", delivery.ClassPermission, true, "400 Bad Request: rejected"},
-		{404, "", delivery.ClassPermission, true, "404 Not Found"},
+		{400, "", delivery.ClassRejected, true, "400 Bad Request: rejected"},
+		{422, "", delivery.ClassRejected, true, "422 Unprocessable Entity"},
+		{404, "", delivery.ClassConfig, true, "404 Not Found"},
+		{405, "", delivery.ClassConfig, true, "405 Method Not Allowed"},
 		{401, "", delivery.ClassAuth, true, "401 Unauthorized"},
 		{403, "", delivery.ClassAuth, true, "403 Forbidden"},
 		{301, "Location: /v2/in", delivery.ClassConfig, true, rc.URL + "/v2/in"},
@@ -480,5 +483,42 @@ func TestHTTPSSourceFails(t *testing.T) {
 		if de := asError(t, err); de.Class != delivery.ClassSource {
 			t.Errorf("signed %v: %v", signed, err)
 		}
+	}
+}
+
+// Deliveries to one receiver share connections, as SFTP's do; delivery.CloseIdle closes them,
+// and a sink tells the certificate presented even on a connection it did not open.
+func TestHTTPSKeepsConnectionsAcrossDeliveries(t *testing.T) {
+	rc := newReceiver(t, true)
+	tg := configure(t, map[string]any{"url": rc.URL + "/in"})
+	conns := func() int {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		seen := map[string]bool{}
+		for _, g := range rc.got {
+			seen[g.remote] = true
+		}
+		return len(seen)
+	}
+	put := func() delivery.Sink {
+		t.Helper()
+		sink := open(t, tg, delivery.Options{AcceptUnknown: true})
+		if _, err := sink.Put(context.Background(), "a.json", strings.NewReader("[]")); err != nil {
+			t.Fatal(err)
+		}
+		return sink
+	}
+	put()
+	second := put()
+	if n := conns(); n != 1 {
+		t.Errorf("two deliveries in a row used %d connections, want 1", n)
+	}
+	if fp, pin := second.(delivery.Presenter).Presented(); pin != rc.pin() || fp != pin {
+		t.Errorf("presented %q %q over a kept connection, want %s", fp, pin, rc.pin())
+	}
+	delivery.CloseIdle()
+	put()
+	if n := conns(); n != 2 {
+		t.Errorf("after delivery.CloseIdle, %d connections in all, want 2", n)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,12 +12,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventexport/eventexport/delivery"
@@ -56,7 +58,8 @@ type Sink struct {
 	opts    delivery.Options
 	trust   delivery.TLSTrust
 	caErr   error
-	shown   delivery.Presented
+	mu      sync.Mutex
+	shown   *x509.Certificate // the certificate of the latest answer
 	client  *http.Client
 	once    sync.Once
 	now     func() time.Time
@@ -83,11 +86,12 @@ func newSink(s Settings, p string, hs []header, secret []byte, o delivery.Option
 
 // Presented returns the certificate the server presented in the latest Put: its pin, twice.
 func (k *Sink) Presented() (fingerprint, pin string) {
-	leaf := k.shown.Leaf()
-	if leaf == nil {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.shown == nil {
 		return "", ""
 	}
-	p := string(delivery.PinOf(leaf.Raw))
+	p := string(delivery.PinOf(k.shown.Raw))
 	return p, p
 }
 
@@ -102,58 +106,16 @@ func (e *connectError) Error() string { return e.err.Error() }
 func (e *connectError) Unwrap() error { return e.err }
 
 func (k *Sink) httpClient() *http.Client {
-	k.once.Do(func() {
-		cfg, err := k.trust.Config(k.url.Hostname(), &k.shown)
-		if err != nil {
-			k.caErr = err
-			return
-		}
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-		dial := func(ctx context.Context, network, addr string, secure bool) (net.Conn, error) {
-			d, err := k.opts.Dialer()
-			if err != nil {
-				return nil, &connectError{stage: delivery.StageConfig, err: err}
-			}
-			cctx, cancel := context.WithTimeoutCause(ctx, k.opts.ConnectTimeout, errConnectLimit)
-			defer cancel()
-			conn, err := d.DialContext(cctx, network, addr)
-			if err != nil {
-				return nil, &connectError{stage: delivery.StageTCPConnect, cause: context.Cause(cctx), err: err}
-			}
-			if !secure {
-				return conn, nil
-			}
-			tc := tls.Client(conn, cfg)
-			if err := tc.HandshakeContext(cctx); err != nil {
-				conn.Close()
-				return nil, &connectError{stage: StageTLS, cause: context.Cause(cctx), err: err}
-			}
-			return tc, nil
-		}
-		tr := &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dial(ctx, network, addr, false)
-			},
-			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dial(ctx, network, addr, true)
-			},
-			ForceAttemptHTTP2:   true,
-			TLSClientConfig:     cfg,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     30 * time.Second,
-		}
-		k.client = &http.Client{Transport: tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	})
+	k.once.Do(func() { k.client, k.caErr = clientFor(k.url, k.addr, k.trust, k.opts) })
 	return k.client
 }
 
-// CloseIdle closes the connections kept for the next file.
-func (k *Sink) CloseIdle() {
-	if c := k.httpClient(); c != nil {
-		c.CloseIdleConnections()
-	}
-}
+// WholeFiles asks the engine for whole local files, so that every request has a
+// Content-Length and its event count, and can be sent again on a new connection.
+func (k *Sink) WholeFiles() bool { return true }
+
+// CloseIdle closes the connections kept for the next file, by every sink of the process.
+func (k *Sink) CloseIdle() { closeIdle() }
 
 // contentType is the media type of a file named name, when the caller did not say.
 func contentType(name string) string {
@@ -172,23 +134,62 @@ func contentType(name string) string {
 	return "application/octet-stream"
 }
 
-// tracked remembers the first error of the source other than io.EOF.
+// tracked remembers the first error of the source other than io.EOF, and how much was read.
 type tracked struct {
 	r   io.Reader
 	mu  sync.Mutex
 	err error
+	n   int64
 }
 
 func (t *tracked) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
-	if err != nil && err != io.EOF {
-		t.mu.Lock()
-		if t.err == nil {
-			t.err = err
-		}
-		t.mu.Unlock()
+	t.mu.Lock()
+	t.n += int64(n)
+	if err != nil && err != io.EOF && t.err == nil {
+		t.err = err
 	}
+	t.mu.Unlock()
 	return n, err
+}
+
+func (t *tracked) read() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.n
+}
+
+// errNoReplay is a kept connection found closed after part of a file that cannot be read
+// again was sent on it.
+var errNoReplay = errors.New("the receiver closed a kept connection while the file was being sent")
+
+// replay lets the HTTP client send body again on a new connection when a kept one turns out
+// closed by the receiver: a body that can seek from where it started, any other only while
+// nothing of it was read.
+func replay(body io.Reader, src *tracked) func() (io.ReadCloser, error) {
+	var seeker io.Seeker
+	switch b := body.(type) {
+	case *tracked:
+		seeker, _ = b.r.(io.Seeker)
+	case io.Seeker:
+		seeker = b
+	}
+	if seeker != nil {
+		if start, err := seeker.Seek(0, io.SeekCurrent); err == nil {
+			return func() (io.ReadCloser, error) {
+				if _, err := seeker.Seek(start, io.SeekStart); err != nil {
+					return nil, err
+				}
+				return io.NopCloser(body), nil
+			}
+		}
+	}
+	return func() (io.ReadCloser, error) {
+		if src.read() > 0 {
+			return nil, errNoReplay
+		}
+		return io.NopCloser(body), nil
+	}
 }
 
 func (t *tracked) failed() error {
@@ -215,13 +216,15 @@ func (k *Sink) Put(ctx context.Context, name string, r io.Reader) (string, error
 	if err != nil {
 		return "", &delivery.Error{Class: delivery.ClassSource, Stage: delivery.StageUpload, Addr: k.addr, Err: err}
 	}
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, where, body)
+	// The body is not closed by the client: a local file is read again to send it again.
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, where, io.NopCloser(body))
 	if err != nil {
 		return "", &delivery.Error{Class: delivery.ClassConfig, Stage: delivery.StageConfig, Addr: k.addr, Err: errors.New("the URL cannot be requested")}
 	}
 	req.ContentLength = size
+	req.GetBody = replay(body, src)
 	if size == 0 {
-		req.Body = http.NoBody
+		req.Body, req.GetBody = http.NoBody, nil
 	}
 	fi, ok := delivery.FileInfoFrom(ctx)
 	h := req.Header
@@ -256,7 +259,7 @@ func (k *Sink) Put(ctx context.Context, name string, r io.Reader) (string, error
 		h.Set(HeaderSignature, sig)
 	}
 
-	resp, err := client.Do(req)
+	resp, err := k.do(actx, client, req)
 	if err != nil {
 		if serr := src.failed(); serr != nil {
 			return "", &delivery.Error{Class: delivery.ClassSource, Stage: delivery.StageUpload, Addr: k.addr, Err: serr}
@@ -264,7 +267,34 @@ func (k *Sink) Put(ctx context.Context, name string, r io.Reader) (string, error
 		return "", k.requestError(ctx, actx, err)
 	}
 	defer resp.Body.Close()
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		k.mu.Lock()
+		k.shown = resp.TLS.PeerCertificates[0]
+		k.mu.Unlock()
+	}
 	return k.answer(ctx, actx, resp, where)
+}
+
+// do sends req. A request that fails on a kept connection is sent once more, on a new one,
+// when its body can be sent again: the receiver may have closed the connection while it was
+// idle, which does not make the delivery fail. Its other kept connections are closed then too.
+func (k *Sink) do(actx context.Context, client *http.Client, req *http.Request) (*http.Response, error) {
+	for again := true; ; again = false {
+		var reused atomic.Bool
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { reused.Store(i.Reused) }}
+		resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(actx, trace)))
+		if err == nil || !again || !reused.Load() || actx.Err() != nil {
+			return resp, err
+		}
+		if req.GetBody != nil {
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return resp, err
+			}
+			req.Body = body
+		}
+		client.CloseIdleConnections()
+	}
 }
 
 func cmpStr(a, b string) string {
@@ -431,9 +461,11 @@ func (k *Sink) answer(ctx, actx context.Context, resp *http.Response, where stri
 			e.Hint = fmt.Sprintf("The receiver asks to retry after %d s; it will be retried", s)
 			e.RetryAfter = time.Duration(s) * time.Second
 		}
+	case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
+		e.Class = delivery.ClassConfig
+		e.Hint = "The URL takes no files here; ask the customer for the right URL and correct the target's (eventexport destinations update DESTINATION --url URL, or targets update for a shared target); retrying will not help"
 	default:
-		e.Class = delivery.ClassPermission
-		e.Hint = "The receiver refused the file; ask the customer to check the URL and their receiver; retrying will not help"
+		e.Class = delivery.ClassRejected
 	}
 	return "", e
 }

@@ -370,7 +370,8 @@ func (Transport) Open(t delivery.Target, p string, o delivery.Options) (delivery
 }
 
 var (
-	_ delivery.Transport = Transport{}
-	_ delivery.Presenter = (*Sink)(nil)
-	_ delivery.Sink      = (*Sink)(nil)
+	_ delivery.Transport  = Transport{}
+	_ delivery.Presenter  = (*Sink)(nil)
+	_ delivery.Sink       = (*Sink)(nil)
+	_ delivery.WholeFiler = (*Sink)(nil)
 )

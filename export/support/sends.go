@@ -136,7 +136,7 @@ func (s *Service) TestSend(ctx context.Context, id string, accept bool, logger *
 			res.Delivered = false
 			f.Error, f.ErrorClass, f.Permanent = out.Err.Error(), out.Class, out.Permanent
 			var de *delivery.Error
-			if errors.As(out.Err, &de) && de.Class == delivery.ClassHostKeyUnknown {
+			if errors.As(out.Err, &de) && (de.Class == delivery.ClassHostKeyUnknown || de.Class == delivery.ClassCertificate && !pinned) {
 				f.PresentedHostKey = de.Presented
 			}
 		}
@@ -286,6 +286,16 @@ func (s *Service) Runs(ctx context.Context, f RunFilter) ([]RunView, error) {
 	case "", store.StatusPending, store.StatusRunning, store.StatusDelivered, store.StatusFailed:
 	default:
 		return nil, invalid("status", "%q: want pending, running, delivered or failed", f.Status)
+	}
+	switch f.Kind {
+	case "", store.KindScheduled, store.KindManual, store.KindResend, store.KindTest:
+	default:
+		return nil, invalid("kind", "%q: want scheduled, manual, resend or test", f.Kind)
+	}
+	if f.Day != "" {
+		if _, err := events.ParseDay(f.Day); err != nil {
+			return nil, fieldErr("day", err)
+		}
 	}
 	if f.DestinationID != "" {
 		id, err := store.ParseUUID("destination", f.DestinationID)
