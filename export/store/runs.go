@@ -69,6 +69,8 @@ func nowOf(nrs []NewRun) time.Time {
 type RunFilter struct {
 	DestinationID string    // "" for all
 	Status        RunStatus // "" for all
+	Kind          RunKind   // "" for all
+	Day           string    // YYYY-MM-DD, "" for all
 	Limit         int       // 0 for no limit
 }
 
@@ -80,8 +82,9 @@ func (s *Store) Runs(ctx context.Context, f RunFilter) ([]Run, error) {
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+runColumns+` FROM runs
 		WHERE ($1 = '' OR destination_id::text = $1) AND ($2 = '' OR status = $2)
+			AND ($4 = '' OR kind = $4) AND ($5 = '' OR day = nullif($5, '')::date)
 		ORDER BY day DESC, created_at DESC, id
-		LIMIT $3`, f.DestinationID, string(f.Status), limit)
+		LIMIT $3`, f.DestinationID, string(f.Status), limit, string(f.Kind), f.Day)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}

@@ -1,0 +1,229 @@
+package support
+
+import (
+	"cmp"
+	"context"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export/store"
+)
+
+// Health is where a destination stands, as support reads it at a glance.
+type Health string
+
+// The healths of a destination, worst first.
+const (
+	// HealthFailed: a run failed for good and nothing was delivered since.
+	HealthFailed Health = "failed"
+	// HealthRetrying: a run's latest attempt failed and it waits for its next one.
+	HealthRetrying Health = "retrying"
+	// HealthHealthy: nothing is failing.
+	HealthHealthy Health = "healthy"
+	// HealthDisabled: nothing is planned for it.
+	HealthDisabled Health = "disabled"
+)
+
+// Healths lists the healths, worst first.
+var Healths = []Health{HealthFailed, HealthRetrying, HealthHealthy, HealthDisabled}
+
+// DestinationStatus is a destination with where it stands: the answer to "where is last
+// night's file?" for the console's overview (and any other front end).
+type DestinationStatus struct {
+	DestinationView
+	// Host is the server files go to (a host name, or a web service's host).
+	Host   string
+	Health Health
+	// LastFile is the delivered file of the latest day, tests aside.
+	LastFile *store.DeliveredFile
+	// NextRun is when the destination is next attempted: a pending run's next attempt or
+	// the next planning of the schedule, whichever comes first; nil when disabled.
+	NextRun *time.Time
+	// FailingSince is the first failed attempt of what is failing now; nil when healthy.
+	FailingSince *time.Time
+	// LastError is the latest failed attempt's error in plain words, LastErrorClass its class
+	// and FailedSide the side that failed, while failing.
+	LastError, LastErrorClass, FailedSide string
+}
+
+// Overview returns every destination with its status, failing ones first (failed, then
+// retrying), then by company and name. next, when not nil, is the schedule: when the planning
+// after a time comes.
+func (s *Service) Overview(ctx context.Context, next func(time.Time) time.Time) ([]DestinationStatus, error) {
+	ds, err := s.Destinations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	health, err := s.cfg.Store.Health(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	out := make([]DestinationStatus, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, s.status(d, health[d.ID], now, next))
+	}
+	slices.SortStableFunc(out, func(a, b DestinationStatus) int {
+		return cmp.Or(cmp.Compare(slices.Index(Healths, a.Health), slices.Index(Healths, b.Health)),
+			cmp.Compare(a.CompanyID, b.CompanyID), cmp.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)),
+			cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Status returns one destination with its status; next is as for Overview.
+func (s *Service) Status(ctx context.Context, id string, next func(time.Time) time.Time) (DestinationStatus, error) {
+	d, err := s.Destination(ctx, id)
+	if err != nil {
+		return DestinationStatus{}, err
+	}
+	health, err := s.cfg.Store.Health(ctx)
+	if err != nil {
+		return DestinationStatus{}, err
+	}
+	return s.status(d, health[d.ID], s.cfg.Now(), next), nil
+}
+
+// status is where d stands, from its health.
+func (s *Service) status(d store.Destination, h store.DestinationHealth, now time.Time, next func(time.Time) time.Time) DestinationStatus {
+	v := ViewDestination(d)
+	st := DestinationStatus{DestinationView: v, Host: hostOf(v), LastFile: h.LastDelivered, Health: HealthHealthy}
+	switch {
+	case !d.Enabled:
+		st.Health = HealthDisabled
+	case h.FailingSince != nil:
+		st.Health = HealthFailed
+	case h.Retrying > 0:
+		st.Health = HealthRetrying
+	}
+	if st.Health == HealthFailed || st.Health == HealthRetrying {
+		st.FailingSince = cmp.Or(h.TroubleSince, h.FailingSince)
+		st.LastError, st.LastErrorClass = h.LastError, h.LastErrorClass
+		st.FailedSide = FailureSide(h.LastErrorClass)
+	}
+	if d.Enabled {
+		st.NextRun = h.NextAttemptAt
+		if next != nil {
+			if n := next(now.In(s.cfg.Location)); !n.IsZero() && (st.NextRun == nil || n.Before(*st.NextRun)) {
+				st.NextRun = &n
+			}
+		}
+	}
+	return st
+}
+
+// hostOf is the server of a destination's view: its host setting, or its URL's host.
+func hostOf(v DestinationView) string {
+	if h, ok := Setting(v.Settings, "host"); ok && h != "" {
+		return h
+	}
+	if u, err := url.Parse(v.URL); err == nil {
+		return u.Hostname()
+	}
+	return ""
+}
+
+// FailureSide says, for people, which side a delivery error of class came from: the
+// customer's server, the network between, the destination's settings or this service.
+func FailureSide(class string) string {
+	switch delivery.Class(class) {
+	case "":
+		return ""
+	case delivery.ClassRefused, delivery.ClassTimeout, delivery.ClassConnLost:
+		return "the network or the customer's server"
+	case delivery.ClassAuth, delivery.ClassHostKeyUnknown, delivery.ClassHostKeyMismatch, delivery.ClassPermission,
+		delivery.ClassNoSuchDir, delivery.ClassIncompatible, delivery.ClassServer, delivery.ClassRejected, delivery.ClassCertificate:
+		return "the customer's server"
+	case delivery.ClassConfig:
+		return "the destination's settings"
+	case delivery.ClassSource:
+		return "this service: reading the events"
+	case delivery.ClassCanceled:
+		return "this service: the attempt was stopped"
+	}
+	return "unknown"
+}
+
+// Mark is what became of one window of a destination, for its timeline.
+type Mark string
+
+// The marks of a window.
+const (
+	MarkDelivered Mark = "delivered" // every event type's file of the window is delivered
+	MarkRetrying  Mark = "retrying"  // a file failed an attempt and waits for the next
+	MarkFailed    Mark = "failed"    // a file failed for good
+	MarkWaiting   Mark = "waiting"   // a file is queued and not yet attempted
+	MarkNone      Mark = "none"      // no run (yet): before the start date, or not yet due
+)
+
+// Window is one window of a destination's timeline: a day and its mark.
+type Window struct {
+	Day  events.Day
+	Mark Mark
+	// Runs counts the window's runs (re-sends included, tests aside).
+	Runs int
+}
+
+// Timeline returns the destination's last n windows, the latest last: the days up to
+// yesterday, and today when it has a run (a re-send of today).
+func (s *Service) Timeline(ctx context.Context, id string, n int) ([]Window, error) {
+	d, err := s.Destination(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	types := max(len(d.EventTypes), 1)
+	runs, err := s.cfg.Store.Runs(ctx, store.RunFilter{DestinationID: d.ID, Limit: 4 * n * types})
+	if err != nil {
+		return nil, err
+	}
+	byDay := map[events.Day][]store.Run{}
+	for _, r := range runs {
+		if r.Kind != store.KindTest {
+			byDay[r.Day] = append(byDay[r.Day], r)
+		}
+	}
+	today := events.DayOf(s.cfg.Now(), s.cfg.Location)
+	last := today.AddDays(-1)
+	if len(byDay[today]) > 0 {
+		last = today
+	}
+	out := make([]Window, 0, n)
+	for day := last.AddDays(1 - n); !last.Before(day); day = day.AddDays(1) {
+		out = append(out, Window{Day: day, Mark: markOf(byDay[day]), Runs: len(byDay[day])})
+	}
+	return out, nil
+}
+
+// markOf is the mark of a window from its runs, the latest of each day first: the latest
+// run of each event type decides.
+func markOf(runs []store.Run) Mark {
+	if len(runs) == 0 {
+		return MarkNone
+	}
+	seen := map[string]bool{}
+	mark := MarkDelivered
+	rank := map[Mark]int{MarkDelivered: 0, MarkWaiting: 1, MarkRetrying: 2, MarkFailed: 3}
+	for _, r := range runs {
+		if seen[r.EventType] {
+			continue
+		}
+		seen[r.EventType] = true
+		m := MarkDelivered
+		switch {
+		case r.Status == store.StatusFailed:
+			m = MarkFailed
+		case r.Status != store.StatusDelivered && r.Attempts > 0 && r.LastError != "":
+			m = MarkRetrying
+		case r.Status != store.StatusDelivered:
+			m = MarkWaiting
+		}
+		if rank[m] > rank[mark] {
+			mark = m
+		}
+	}
+	return mark
+}
