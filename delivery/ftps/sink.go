@@ -247,7 +247,7 @@ func (a *attempt) connect() error {
 	// server behind NAT announces its private address); the library does so too, unless told
 	// to trust PASV addresses. They resume the control connection's TLS session (cfg's session
 	// cache), which servers require, and start TLS at their first write: ProFTPD answers the
-	// handshake only after the transfer command.
+	// handshake only after the transfer command. They end TLS before the connection (dataConn).
 	var controlIP string
 	dial := func(network, addr string) (net.Conn, error) {
 		if controlIP == "" {
@@ -284,7 +284,7 @@ func (a *attempt) connect() error {
 			return nil, net.ErrClosed
 		}
 		conn.SetDeadline(attemptEnd)
-		return tls.Client(conn, cfg), nil
+		return &dataConn{Conn: tls.Client(conn, cfg), end: attemptEnd}, nil
 	}
 	opts := []ftp.DialOption{ftp.DialWithDialFunc(dial), ftp.DialWithTimeout(o.ConnectTimeout),
 		ftp.DialWithDisabledEPSV(false)}
@@ -308,6 +308,37 @@ func (a *attempt) connect() error {
 	a.setStage(delivery.StageAuth)
 	a.control.SetDeadline(attemptEnd)
 	return nil
+}
+
+// drainLimit bounds how long closing a data connection waits for the server to end it.
+const drainLimit = 5 * time.Second
+
+// dataConn is a data connection's TLS client. Closing it ends TLS first, as both ends should:
+// our close_notify and the end of our writing, then whatever the server still sends, until its
+// own close_notify or end (within drainLimit and the attempt's end). Closing a socket with
+// received data unread makes the kernel reset the connection instead of ending it, dropping what
+// it has not sent yet; and a TLS 1.3 server sends session tickets on every data connection after
+// the handshake, which an upload never reads. vsftpd offering TLS 1.3 saw the ends of uploads
+// larger than the sockets' buffers cut off so, and refused them ("426 Failure reading network
+// stream").
+type dataConn struct {
+	*tls.Conn
+	end time.Time // the attempt's end
+}
+
+func (c *dataConn) Close() error {
+	if c.ConnectionState().HandshakeComplete && c.CloseWrite() == nil {
+		if tcp, ok := c.NetConn().(interface{ CloseWrite() error }); ok {
+			tcp.CloseWrite()
+		}
+		limit := time.Now().Add(drainLimit)
+		if c.end.Before(limit) {
+			limit = c.end
+		}
+		c.SetReadDeadline(limit)
+		io.Copy(io.Discard, c.Conn)
+	}
+	return c.Conn.Close()
 }
 
 // chdir changes to the target's directory, creating it (and its parents) when create is set
