@@ -40,7 +40,11 @@ type Alert struct {
 	LastError       string        `json:"last_error"`
 	ErrorClass      string        `json:"error_class,omitempty"`
 	Permanent       bool          `json:"permanent"`
-	At              time.Time     `json:"at"`
+	// LateEvents and the window's bounds (RFC 3339, UTC), on late_events alerts.
+	LateEvents  int64     `json:"late_events,omitempty"`
+	WindowStart string    `json:"window_start,omitempty"`
+	WindowEnd   string    `json:"window_end,omitempty"`
+	At          time.Time `json:"at"`
 }
 
 // failedAlert is the alert of a run that failed for good after out, its last attempt.

@@ -2,12 +2,13 @@ package export
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/eventexport/eventexport/events"
+	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/schedule"
 	"github.com/eventexport/eventexport/export/store"
 )
 
@@ -20,35 +21,37 @@ type Schedule interface {
 // PlannerConfig wires a Planner.
 type PlannerConfig struct {
 	Store    *store.Store
-	Location *time.Location // the instance zone; default UTC
-	// Schedule is the nightly job's rule. Day D is due once the instance zone's clock has
-	// passed the first time the rule names on or after local midnight of D+1: 2am of D+1 for
-	// "0 2 * * *". The rule is read on the wall clock, so a time the zone skips (2:30 on a
-	// spring-forward day) counts as reached when the clock jumps past it, and no day is ever
-	// skipped. nil: a day is due as soon as it is over (for "@every" rules).
+	Location *time.Location // the instance zone, of destinations without one; default UTC
+	// Schedule is the nightly rule: a day or week window without a send-after delay of its
+	// own is due the first time the rule names at or after its end, on the wall clock of the
+	// destination's zone: 2am for "0 2 * * *". A time the zone skips counts as reached when the
+	// clock jumps past it, and no window is ever skipped. nil: as soon as it is over (for
+	// "@every" rules).
 	Schedule Schedule
 	// CatchUpDays is how many days back a planner looks for due days without their runs
 	// (the service was down): default 7. Older days are re-sent on request only.
 	CatchUpDays int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Batch is how many destinations one statement reads; default 2000.
+	Batch  int
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
-// Planner creates the scheduled runs of the days that are due. It plans from the state of
+// Planner creates the scheduled runs of the windows that are due. It plans from the state of
 // the database, not from the clock tick that woke it: every call creates, once, each missing
-// run of an enabled destination, one of its event types and a due day within the catch-up
-// window, never before the destination's start date. Any number of planners (replicas, or a
-// fire racing a start) may run at once: runs are unique per destination, event type and day.
+// run of an enabled destination, one of its event types and a due window within the catch-up
+// days, never before the destination's start. Any number of planners (replicas, or a fire
+// racing a start) may run at once: runs are unique per destination, event type and window.
+//
+// Each destination records how far it is planned and when its next window is due, so that a
+// planning reads only the destinations with something to do: in batches of PlannerConfig.Batch,
+// one statement to read a batch and one to create its runs and move its marks.
 type Planner struct {
 	cfg PlannerConfig
 
-	mu       sync.Mutex
-	lastKey  string    // the due days and destinations of the last complete planning
-	lastPlan time.Time // when it was made
+	zonesMu sync.Mutex
+	zones   map[string]*time.Location
 }
-
-// replanEvery is how long a planner trusts that nothing changed when nothing seems to have.
-const replanEvery = 10 * time.Minute
 
 // NewPlanner returns a Planner.
 func NewPlanner(cfg PlannerConfig) *Planner {
@@ -64,103 +67,164 @@ func NewPlanner(cfg PlannerConfig) *Planner {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Planner{cfg: cfg}
-}
-
-// DueAt returns the instant day d becomes due: when its file may be made.
-func (p *Planner) DueAt(d events.Day) time.Time {
-	next := d.AddDays(1)
-	midnight := next.Window(p.cfg.Location).Start
-	if p.cfg.Schedule == nil {
-		return midnight
+	if cfg.Batch <= 0 {
+		cfg.Batch = 2000
 	}
-	// Read the rule on a clock without daylight-saving changes (UTC stands in for the
-	// wall clock), then place the wall time found in the zone. A wall time in a gap moves
-	// forward with the clock; one that happens twice is taken the first time.
-	wall := p.cfg.Schedule.Next(time.Date(next.Year, next.Month, next.Day, 0, 0, 0, 0, time.UTC).Add(-time.Second))
-	if wall.IsZero() {
-		return midnight
-	}
-	t := time.Date(wall.Year(), wall.Month(), wall.Day(), wall.Hour(), wall.Minute(), wall.Second(), 0, p.cfg.Location)
-	if h, m, s := t.Clock(); h != wall.Hour() || m != wall.Minute() || s != wall.Second() {
-		// The wall time does not exist: it is passed when the clock jumps over it.
-		_, t = t.ZoneBounds()
-	}
-	return maxTime(t, midnight)
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
+	return &Planner{cfg: cfg, zones: map[string]*time.Location{}}
 }
 
 // Plan is what one planning did.
 type Plan struct {
-	Days    []events.Day // the due days of the catch-up window, oldest first
-	Created int64        // runs created
-	NextDue time.Time    // when the next day becomes due
+	Destinations int       // destinations looked at
+	Created      int64     // runs created
+	NextDue      time.Time // when the next window becomes due; zero when none is known
+	Statements   int       // SQL statements sent
 }
 
-// DueDays returns the days of the catch-up window that are due at now, oldest first, and the
-// instant the next day becomes due.
-func (p *Planner) DueDays(now time.Time) ([]events.Day, time.Time) {
-	today := events.DayOf(now, p.cfg.Location)
-	var days []events.Day
-	next := p.DueAt(today)
-	for i := p.cfg.CatchUpDays; i >= 1; i-- {
-		d := today.AddDays(-i)
-		if at := p.DueAt(d); at.After(now) {
-			if at.Before(next) {
-				next = at
-			}
-			continue
-		}
-		days = append(days, d)
+// ScheduleOf returns a destination's schedule, its zones resolved with the instance's.
+func ScheduleOf(start events.Day, periods []schedule.Period, sendAfter *time.Duration, cfg PlannerConfig) schedule.Schedule {
+	var nightly schedule.Nightly
+	if cfg.Schedule != nil {
+		nightly = cfg.Schedule
 	}
-	return days, next
+	return schedule.Schedule{Start: start, Periods: periods, SendAfter: sendAfter, Default: cfg.Location, Nightly: nightly}
 }
 
-// Plan creates the missing scheduled runs of the due days, in two statements whatever the
-// number of destinations (one finds what is missing, one inserts it). Each run's file name is
-// fixed here, by the same builder as every other run's, and it is due at once.
+// zone returns the location of a period, loaded once per name.
+func (p *Planner) zone(name string) (*time.Location, error) {
+	if name == "" {
+		return p.cfg.Location, nil
+	}
+	p.zonesMu.Lock()
+	defer p.zonesMu.Unlock()
+	if loc, ok := p.zones[name]; ok {
+		return loc, nil
+	}
+	loc, err := schedule.LoadZone(name, p.cfg.Location)
+	if err != nil {
+		return nil, err
+	}
+	p.zones[name] = loc
+	return loc, nil
+}
+
+// Plan creates the missing scheduled runs of the due windows. Each run's file name is fixed
+// here, by the same builder as every other run's, and it is due at once.
 func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 	now := p.cfg.Now()
-	days, next := p.DueDays(now)
-	plan := Plan{Days: days, NextDue: next}
-	if len(days) == 0 {
-		return plan, nil
+	horizon := now.AddDate(0, 0, -p.cfg.CatchUpDays)
+	var plan Plan
+	after := ""
+	for {
+		batch, err := p.cfg.Store.DestinationsToPlan(ctx, now, after, p.cfg.Batch)
+		plan.Statements++
+		if err != nil {
+			return plan, err
+		}
+		if len(batch) == 0 {
+			break
+		}
+		var runs []store.PlannedRun
+		marks := make([]store.Planned, 0, len(batch))
+		for _, d := range batch {
+			rs, mark := p.planOne(d, now, horizon)
+			runs = append(runs, rs...)
+			marks = append(marks, mark)
+		}
+		created, err := p.cfg.Store.Plan(ctx, runs, marks, now)
+		plan.Statements++
+		if err != nil {
+			return plan, err
+		}
+		plan.Created += created
+		plan.Destinations += len(batch)
+		if len(batch) < p.cfg.Batch {
+			break
+		}
+		after = batch[len(batch)-1].ID
 	}
-	// Planning is cheap to call often: when neither the due days nor any destination changed
-	// since the last complete planning, there is nothing to do. A destination added with an
-	// earlier start date is thus backfilled at the next call, not the next night.
-	fp, err := p.cfg.Store.PlanFingerprint(ctx)
+	next, err := p.cfg.Store.NextPlanAt(ctx)
+	plan.Statements++
 	if err != nil {
 		return plan, err
 	}
-	key := fmt.Sprint(days, fp)
-	p.mu.Lock()
-	unchanged := key == p.lastKey && now.Sub(p.lastPlan) < replanEvery && !now.Before(p.lastPlan)
-	p.mu.Unlock()
-	if unchanged {
-		return plan, nil
-	}
-	windows := make([]events.Window, len(days))
-	for i, d := range days {
-		windows[i] = d.Window(p.cfg.Location)
-	}
-	created, err := p.cfg.Store.PlanScheduledRuns(ctx, days, windows, events.Types(), now)
-	if err != nil {
-		return plan, fmt.Errorf("plan runs of %s to %s: %w", days[0], days[len(days)-1], err)
-	}
-	plan.Created = created
-	p.mu.Lock()
-	p.lastKey, p.lastPlan = key, now
-	p.mu.Unlock()
+	plan.NextDue = next
 	if plan.Created > 0 {
-		p.cfg.Logger.Info("planned runs", slog.Int64("runs", plan.Created),
-			slog.String("from", days[0].String()), slog.String("to", days[len(days)-1].String()))
+		p.cfg.Logger.Info("planned runs", slog.Int64("runs", plan.Created), slog.Int("destinations", plan.Destinations))
 	}
 	return plan, nil
+}
+
+// planOne returns the runs of d's windows due at now, from where its planning stands (not
+// before horizon, nor its start), and its new mark.
+func (p *Planner) planOne(d store.ToPlan, now, horizon time.Time) ([]store.PlannedRun, store.Planned) {
+	mark := store.Planned{Destination: d.ID, ReadAt: d.UpdatedAt}
+	log := p.cfg.Logger.With(slog.String("destination", d.ID))
+	for _, per := range d.Schedule {
+		if _, err := p.zone(per.Zone); err != nil {
+			// Stored by a newer version, or a zone the system's database lost: look again later.
+			log.Error("the destination's schedule cannot be read; it is not planned", slog.String("error", err.Error()))
+			mark.NextPlanAt = now.Add(replanEvery)
+			return nil, mark
+		}
+	}
+	sch := ScheduleOf(d.StartDate, d.Schedule, d.SendAfter, p.cfg)
+	var types []events.Type
+	for _, name := range d.EventTypes {
+		t, err := events.LookupType(name)
+		if err != nil {
+			log.Error("the destination names an unknown event type; it is left out", slog.String("error", err.Error()))
+			continue
+		}
+		types = append(types, t)
+	}
+	from := sch.StartInstant()
+	if d.PlannedUntil.After(from) {
+		from = d.PlannedUntil
+	}
+	if horizon.After(from) {
+		from = horizon
+	}
+	w, per, err := sch.WindowAt(from)
+	if err != nil {
+		log.Error("the destination's schedule cannot be read; it is not planned", slog.String("error", err.Error()))
+		mark.NextPlanAt = now.Add(replanEvery)
+		return nil, mark
+	}
+	var runs []store.PlannedRun
+	for limit := 24*p.cfg.CatchUpDays + 48; limit > 0; limit-- {
+		due := sch.Due(w, per)
+		if due.After(now) {
+			mark.NextPlanAt = due
+			break
+		}
+		loc, _ := p.zone(per.Zone)
+		day := events.DayOf(w.Start, loc)
+		for _, t := range types {
+			name, pattern := file.RunNames(file.NameInput{Type: t, Format: d.Format, Options: d.Options, Start: w.Start,
+				Day: day.String(), Created: now, Destination: d.ID, Company: d.CompanyID})
+			runs = append(runs, store.PlannedRun{Destination: d.ID, EventType: t.Name, Day: day, Window: w,
+				Format: d.Format, Options: d.Options, FileName: name, PartPattern: pattern})
+		}
+		mark.PlannedUntil = w.End
+		w, per = sch.After(w)
+	}
+	if mark.NextPlanAt.IsZero() {
+		mark.NextPlanAt = now // more windows are due than one planning makes: go on at once
+	}
+	return runs, mark
+}
+
+// replanEvery is how long a destination whose schedule cannot be read waits to be read again.
+const replanEvery = 10 * time.Minute
+
+// DueAt returns when the file of day d is due for a destination with the default schedule: a
+// day window in the instance zone, without a send-after delay of its own.
+func (p *Planner) DueAt(d events.Day) time.Time {
+	sch := ScheduleOf(d, []schedule.Period{{Every: schedule.Day}}, nil, p.cfg)
+	w, per, err := sch.WindowAt(sch.StartInstant())
+	if err != nil {
+		return time.Time{}
+	}
+	return sch.Due(w, per)
 }

@@ -626,8 +626,7 @@ func TestAPITestSendResendAndRuns(t *testing.T) {
 	}
 }
 
-var apiRunKeys = []string{"attempts", "bytes", "created_at", "day", "delivered_at", "destination_id", "event_type",
-	"events", "file_name", "files", "id", "kind", "last_error", "next_attempt_at", "remote_path", "status"}
+var apiRunKeys = runKeys
 
 var apiAttemptKeys = []string{"bytes", "error", "error_class", "events", "finished_at", "number", "outcome", "permanent", "started_at"}
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/robfig/cron/v3"
+
 	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export"
 	"github.com/eventexport/eventexport/export/store"
@@ -34,6 +36,12 @@ type config struct {
 	PoolSize  int
 	LogFormat string     // EVENTEXPORT_LOG_FORMAT: json or text
 	LogLevel  slog.Level // EVENTEXPORT_LOG_LEVEL
+	// ScheduleSpec is EVENTEXPORT_SCHEDULE: when the service looks for due windows, and the
+	// nightly rule of day and week windows without a send-after delay (Nightly; nil for
+	// @every rules: due as soon as they are over).
+	ScheduleSpec string
+	Schedule     cron.Schedule
+	Nightly      export.Schedule
 }
 
 // deliveryOptions are the service's delivery settings.
@@ -45,7 +53,7 @@ func (c config) deliveryOptions() delivery.Options {
 // newService returns support's operations on st. observe, when not nil, is told of every
 // attempt they make (metrics).
 func newService(c config, st *store.Store, logger *slog.Logger, observe func(store.Run, export.Outcome, time.Duration)) *support.Service {
-	return support.New(support.Config{Store: st, Location: c.Location, Options: c.deliveryOptions(),
+	return support.New(support.Config{Store: st, Location: c.Location, Nightly: c.Nightly, Options: c.deliveryOptions(),
 		Replica: runnerReplica(), Logger: logger, Observe: observe})
 }
 
@@ -69,6 +77,13 @@ func loadConfig(getenv env) (config, error) {
 	}
 	var err error
 	if c.Location, err = loadLocation(getenv); err != nil {
+		return c, err
+	}
+	c.ScheduleSpec = strings.TrimSpace(getenv("EVENTEXPORT_SCHEDULE"))
+	if c.ScheduleSpec == "" {
+		c.ScheduleSpec = "0 2 * * *"
+	}
+	if c.Schedule, c.Nightly, err = parseSchedule(c.ScheduleSpec); err != nil {
 		return c, err
 	}
 	c.Sealer, c.SealerErr = loadSealer(getenv)

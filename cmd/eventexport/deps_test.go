@@ -48,7 +48,10 @@ var depRules = []depRule{
 	{from: "export/file", to: "...", toExcept: []string{"events"},
 		why: "file formats turn events into bytes: they know neither storage nor transports"},
 
-	{from: "export/store", to: "...", toExcept: []string{"delivery", "events", "export/file"},
+	{from: "export/schedule", to: "...", toExcept: []string{"events"},
+		why: "a schedule is arithmetic on the calendar: it knows neither storage nor files"},
+
+	{from: "export/store", to: "...", toExcept: []string{"delivery", "events", "export/file", "export/schedule"},
 		why: "storage knows no protocol: it may share delivery's error vocabulary, never a transport"},
 
 	{from: "export", to: "delivery/...", toExcept: []string{"delivery"},

@@ -129,7 +129,7 @@ func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	views := make([]support.DestinationView, 0, len(ds))
 	for _, d := range ds {
-		views = append(views, support.ViewDestination(d))
+		views = append(views, svc.View(d))
 	}
 	if *asJSON {
 		return writeJSON(stdout, views)
@@ -157,7 +157,7 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	v := support.ViewDestination(d)
+	v := svc.View(d)
 	if *asJSON {
 		return writeJSON(stdout, v)
 	}
@@ -170,6 +170,7 @@ func destinationsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 		fields = append(fields, [2]string{"shared target", v.TargetID})
 	}
 	fields = append(fields, settingsLines(v.Settings)...)
+	fields = append(fields, settingsLines(v.Schedule)...)
 	fields = append(fields, settingsLines(v.Files)...)
 	if v.AlertURL != "" {
 		fields = append(fields, [2]string{"alert url", v.AlertURL})

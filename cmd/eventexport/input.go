@@ -74,6 +74,10 @@ var destinationFlags = []flagField{
 	{"max-rows", "max_rows", numberField, "no file with more than `N` events: a run delivers parts; 0 for no limit"},
 	{"manifest", "manifest", boolField, "after a run's files, upload <name>.manifest.json listing them with their sha256: the set is complete"},
 	{"name-template", "name_template", textField, "file names from `TEMPLATE`: {prefix} {type} {day} {start_unix} {created} {rand} {destination} {company} {part} {ext}; \"\" for the default"},
+	{"every", "every", textField, "window of each file: hour, 2h, 3h, 4h, 6h, 8h, 12h, day or week (default day); a change takes effect when the window in progress ends"},
+	{"timezone", "timezone", textField, "IANA time `ZONE` of the windows, such as Australia/Sydney (default EVENTEXPORT_TIMEZONE)"},
+	{"send-after", "send_after", textField, "a window's file is due this `DURATION` after it ends (default: day and week windows at 2am, shorter ones after 15m); \"default\" for the default"},
+	{"late-events", "late_events", textField, "events arriving after their window was delivered: ignore, report (an alert; the default) or resend (the window again)"},
 }
 
 // targetFlags are the flags of targets add and update.

@@ -26,16 +26,18 @@ const (
 	exitBadUsage = 2
 )
 
-const usage = `eventexport delivers each night's events to customers' SFTP servers.
+const usage = `eventexport delivers a platform's events to customers' servers (SFTP, FTPS, HTTPS) as files,
+each night or on each destination's schedule.
 
 Usage:
   eventexport migrate                         apply database migrations
-  eventexport targets add|list|show|update|remove     SFTP servers shared by destinations
+  eventexport targets add|list|show|update|remove     servers shared by destinations
   eventexport destinations add|update|list|show|disable|enable|remove
   eventexport run --destination ID --date YYYY-MM-DD
-  eventexport test-send DESTINATION_ID [--accept-host-key]
-  eventexport serve                           run the nightly exports and retries until SIGTERM
+  eventexport test-send DESTINATION_ID [--accept-host-key] [--json]
+  eventexport serve                           run the scheduled exports and retries until SIGTERM
   eventexport resend --destination ID --from YYYY-MM-DD [--to YYYY-MM-DD]
+  eventexport plan --destination ID [--next N] [--from YYYY-MM-DD] [--json]   its next windows
   eventexport runs list|show                  the history of runs and their attempts
   eventexport rotate-key                      re-seal stored secrets under EVENTEXPORT_SECRET_KEY
   eventexport demo                            deliver sample files to a local SFTP server
@@ -68,6 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv en
 		"test-send":    cmdTestSend,
 		"serve":        cmdServe,
 		"resend":       cmdResend,
+		"plan":         cmdPlan,
 		"runs":         cmdRuns,
 		"rotate-key":   cmdRotateKey,
 		"demo":         cmdDemo,

@@ -11,12 +11,12 @@ import (
 func cmdResend(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
 	fs := newFlagSet("resend", stderr)
 	destID := fs.String("destination", "", "destination `ID`")
-	from := fs.String("from", "", "first day to re-send, `YYYY-MM-DD`, in the instance time zone")
+	from := fs.String("from", "", "first day to re-send, `YYYY-MM-DD`, in the destination's time zone")
 	to := fs.String("to", "", "last day to re-send, `YYYY-MM-DD` (default: --from)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: eventexport resend --destination ID --from YYYY-MM-DD [--to YYYY-MM-DD]\n\n"+
-			"Queues a new file of each day and event type of the destination; \"eventexport serve\" delivers them\n"+
-			"with the usual retries. Prints the ids of the queued runs.")
+			"Queues a new file of each window of those days and each event type of the destination; \"eventexport\n"+
+			"serve\" delivers them with the usual retries. Prints the ids of the queued runs.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, 0); err != nil {

@@ -65,11 +65,11 @@ func runsList(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	rows := make([][]string, 0, len(views))
 	for _, v := range views {
 		rows = append(rows, []string{v.ID, v.DestinationID, v.EventType, v.Day, v.Kind, v.Status,
-			fmt.Sprint(len(v.Attempts)), optInt(v.Events), optInt(v.Bytes), optTime(v.NextAttemptAt),
+			fmt.Sprint(len(v.Attempts)), optInt(v.Events), optInt(v.LateEvents), optInt(v.Bytes), optTime(v.NextAttemptAt),
 			cmp.Or(v.RemotePath, v.FileName), oneLine(v.LastError, 80)})
 	}
 	return writeTable(stdout, []string{"ID", "DESTINATION", "TYPE", "DAY", "KIND", "STATUS", "ATTEMPTS", "EVENTS",
-		"BYTES", "NEXT ATTEMPT", "FILE", "LAST ERROR"}, rows)
+		"LATE", "BYTES", "NEXT ATTEMPT", "FILE", "LAST ERROR"}, rows)
 }
 
 func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
@@ -96,8 +96,10 @@ func runsShow(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if err := writeFields(stdout, [][2]string{
 		{"id", v.ID}, {"destination", v.DestinationID}, {"event type", v.EventType}, {"day", v.Day},
+		{"window", v.WindowStart.Format(time.RFC3339) + " to " + v.WindowEnd.Format(time.RFC3339)},
 		{"kind", v.Kind}, {"status", v.Status}, {"file", v.FileName}, {"remote path", v.RemotePath},
-		{"events", optInt(v.Events)}, {"bytes", optInt(v.Bytes)}, {"created", v.CreatedAt.UTC().Format(time.RFC3339)},
+		{"events", optInt(v.Events)}, {"late events", optInt(v.LateEvents)}, {"bytes", optInt(v.Bytes)},
+		{"created", v.CreatedAt.UTC().Format(time.RFC3339)},
 		{"delivered", optTime(v.DeliveredAt)}, {"next attempt", optTime(v.NextAttemptAt)}, {"last error", lastErr},
 	}); err != nil {
 		return err

@@ -118,7 +118,8 @@ func TestResendBadInputChangesNothing(t *testing.T) {
 }
 
 var runKeys = []string{"attempts", "bytes", "created_at", "day", "delivered_at", "destination_id", "event_type",
-	"events", "file_name", "files", "id", "kind", "last_error", "next_attempt_at", "remote_path", "status"}
+	"events", "file_name", "files", "id", "kind", "last_error", "late_events", "next_attempt_at", "remote_path", "status",
+	"window_end", "window_start"}
 
 var attemptKeys = []string{"bytes", "error", "error_class", "events", "finished_at", "number", "outcome", "permanent", "started_at"}
 

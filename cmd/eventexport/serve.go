@@ -21,16 +21,16 @@ import (
 // of the common one.
 type serveConfig struct {
 	config
-	ScheduleSpec  string          // EVENTEXPORT_SCHEDULE
-	Schedule      cron.Schedule   // what wakes the planner
-	PlanSchedule  export.Schedule // when a day is due; nil for @every rules: when it is over
-	CatchUpDays   int             // EVENTEXPORT_CATCHUP_DAYS
-	Retry         export.RetryPolicy
-	Concurrency   int           // EVENTEXPORT_CONCURRENCY
-	ShutdownGrace time.Duration // EVENTEXPORT_SHUTDOWN_GRACE
-	AlertWebhook  string        // EVENTEXPORT_ALERT_WEBHOOK
-	Poll          time.Duration // EVENTEXPORT_POLL_INTERVAL
-	LeaseMargin   time.Duration // EVENTEXPORT_LEASE_MARGIN: lease = attempt timeout + margin
+	CatchUpDays int // EVENTEXPORT_CATCHUP_DAYS
+	// LateCheckAfter is how long after a scheduled run is delivered its window's events are
+	// counted again (EVENTEXPORT_LATE_CHECK_AFTER).
+	LateCheckAfter time.Duration
+	Retry          export.RetryPolicy
+	Concurrency    int           // EVENTEXPORT_CONCURRENCY
+	ShutdownGrace  time.Duration // EVENTEXPORT_SHUTDOWN_GRACE
+	AlertWebhook   string        // EVENTEXPORT_ALERT_WEBHOOK
+	Poll           time.Duration // EVENTEXPORT_POLL_INTERVAL
+	LeaseMargin    time.Duration // EVENTEXPORT_LEASE_MARGIN: lease = attempt timeout + margin
 }
 
 // scheduleParser reads the schedule: five fields, or six with seconds first, or a descriptor
@@ -43,11 +43,7 @@ func loadServeConfig(getenv env) (serveConfig, error) {
 	if err != nil {
 		return sc, err
 	}
-	sc.ScheduleSpec = strings.TrimSpace(getenv("EVENTEXPORT_SCHEDULE"))
-	if sc.ScheduleSpec == "" {
-		sc.ScheduleSpec = "0 2 * * *"
-	}
-	if sc.Schedule, sc.PlanSchedule, err = parseSchedule(sc.ScheduleSpec); err != nil {
+	if sc.LateCheckAfter, err = durationEnv(getenv, "EVENTEXPORT_LATE_CHECK_AFTER", 24*time.Hour); err != nil {
 		return sc, err
 	}
 	if sc.CatchUpDays, err = intEnv(getenv, "EVENTEXPORT_CATCHUP_DAYS", 7, 1, 366); err != nil {
@@ -143,6 +139,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return badUsage(err)
 	}
+	ac.Schedule, ac.NextPlan = sc.ScheduleSpec, sc.Schedule.Next
 	replica := runnerReplica()
 	logger := newServiceLogger(sc.config, stderr).With(slog.String("replica", replica))
 
@@ -180,7 +177,7 @@ func serve(ctx context.Context, sc serveConfig, st *store.Store, observe func(st
 	runner := export.NewRunner(export.RunnerConfig{Store: st, Location: sc.Location, Options: sc.deliveryOptions(),
 		Logger: logger, Replica: runnerReplica(), Observe: observe})
 	alerter := export.NewAlerter(export.AlerterConfig{Logger: logger})
-	planner := export.NewPlanner(export.PlannerConfig{Store: st, Location: sc.Location, Schedule: sc.PlanSchedule,
+	planner := export.NewPlanner(export.PlannerConfig{Store: st, Location: sc.Location, Schedule: sc.Nightly,
 		CatchUpDays: sc.CatchUpDays, Logger: logger})
 	worker := export.NewWorker(export.WorkerConfig{Store: st, Runner: runner, Retry: sc.Retry, Concurrency: sc.Concurrency,
 		Poll: sc.Poll, AttemptTimeout: sc.AttemptTimeout, Lease: sc.AttemptTimeout + sc.LeaseMargin,
@@ -206,10 +203,12 @@ func serve(ctx context.Context, sc serveConfig, st *store.Store, observe func(st
 		slog.Int("concurrency", sc.Concurrency), slog.Int("catchup_days", sc.CatchUpDays),
 		slog.Int("retries", max(sc.Retry.Retries, 0)), slog.Duration("retry_initial", sc.Retry.Initial), slog.Duration("retry_max", sc.Retry.Max))
 
+	late := export.NewLateChecker(export.LateCheckerConfig{Store: st, After: sc.LateCheckAfter, Alerter: alerter,
+		AlertURL: sc.AlertWebhook, Logger: logger})
 	planned := make(chan struct{})
 	go func() {
 		defer close(planned)
-		planLoop(ctx, planner, worker, wake, sc.Poll, logger)
+		planLoop(ctx, planner, worker, late, wake, sc.Poll, logger)
 	}()
 
 	<-ctx.Done()
@@ -224,11 +223,12 @@ func serve(ctx context.Context, sc serveConfig, st *store.Store, observe func(st
 	return nil
 }
 
-// planLoop plans at once, at every wake-up, when the next day becomes due (also on days cron
-// does not fire), and every poll interval (cheap when nothing changed: it then backfills a
-// destination added with an earlier start date at once), then wakes the worker. A failed
-// planning is tried again soon.
-func planLoop(ctx context.Context, planner *export.Planner, worker *export.Worker, wake <-chan struct{}, poll time.Duration, logger *slog.Logger) {
+// planLoop plans at once, at every wake-up, when the next window becomes due (also when cron
+// does not fire), and every poll interval (cheap: only destinations with a window due or a
+// change are read), then wakes the worker; and it counts again the windows delivered a day
+// ago. A failed planning is tried again soon.
+func planLoop(ctx context.Context, planner *export.Planner, worker *export.Worker, late *export.LateChecker,
+	wake <-chan struct{}, poll time.Duration, logger *slog.Logger) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	ticker := time.NewTicker(max(poll, time.Second))
@@ -253,8 +253,17 @@ func planLoop(ctx context.Context, planner *export.Planner, worker *export.Worke
 		if plan.Created > 0 {
 			worker.Wake()
 		}
-		// Plan again a moment after the next day becomes due, whatever cron does.
-		timer.Reset(time.Until(plan.NextDue) + time.Second)
+		if n, err := late.Check(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("count late events; trying again at the next planning", slog.String("error", err.Error()))
+		} else if n > 0 {
+			worker.Wake() // re-sends of windows
+		}
+		// Plan again a moment after the next window becomes due, whatever cron does.
+		if plan.NextDue.IsZero() {
+			timer.Reset(time.Minute)
+		} else {
+			timer.Reset(time.Until(plan.NextDue) + time.Second)
+		}
 	}
 }
 

@@ -713,7 +713,7 @@ func TestServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sc.ScheduleSpec != "0 2 * * *" || sc.PlanSchedule == nil || sc.CatchUpDays != 7 || sc.Concurrency != 32 ||
+	if sc.ScheduleSpec != "0 2 * * *" || sc.Nightly == nil || sc.CatchUpDays != 7 || sc.Concurrency != 32 ||
 		sc.ShutdownGrace != 30*time.Second || sc.Retry.Initial != 20*time.Second || sc.Retry.Max != time.Hour ||
 		sc.Retry.Retries != 10 || sc.Poll != time.Second || sc.Location.String() != "America/New_York" {
 		t.Errorf("defaults = %+v", sc)
@@ -723,7 +723,7 @@ func TestServeConfig(t *testing.T) {
 			t.Errorf("schedule %q refused: %v", spec, err)
 		}
 	}
-	if sc, _ := loadServeConfig(getenv("EVENTEXPORT_SCHEDULE", "@every 10s")); sc.PlanSchedule != nil {
+	if sc, _ := loadServeConfig(getenv("EVENTEXPORT_SCHEDULE", "@every 10s")); sc.Nightly != nil {
 		t.Errorf("@every: a day must be due as soon as it is over")
 	}
 	if sc, _ := loadServeConfig(getenv("EVENTEXPORT_RETRIES", "0")); sc.Retry.Attempts() != 1 {

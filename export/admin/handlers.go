@@ -18,7 +18,7 @@ func (a *api) listDestinations(w http.ResponseWriter, r *http.Request) error {
 	}
 	views := make([]support.DestinationView, 0, len(ds))
 	for _, d := range ds {
-		views = append(views, support.ViewDestination(d))
+		views = append(views, a.cfg.Support.View(d))
 	}
 	writeJSONStatus(w, http.StatusOK, views)
 	return nil
@@ -29,7 +29,7 @@ func (a *api) showDestination(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSONStatus(w, http.StatusOK, support.ViewDestination(d))
+	writeJSONStatus(w, http.StatusOK, a.cfg.Support.View(d))
 	return nil
 }
 
@@ -43,7 +43,7 @@ func (a *api) addDestination(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	w.Header().Set("Location", "/v1/destinations/"+d.ID)
-	writeJSONStatus(w, http.StatusCreated, support.ViewDestination(d))
+	writeJSONStatus(w, http.StatusCreated, a.cfg.Support.View(d))
 	return nil
 }
 
@@ -56,7 +56,7 @@ func (a *api) updateDestination(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSONStatus(w, http.StatusOK, support.ViewDestination(d))
+	writeJSONStatus(w, http.StatusOK, a.cfg.Support.View(d))
 	return nil
 }
 
@@ -74,7 +74,7 @@ func (a *api) setEnabled(enabled bool) func(http.ResponseWriter, *http.Request) 
 		if err != nil {
 			return err
 		}
-		writeJSONStatus(w, http.StatusOK, support.ViewDestination(d))
+		writeJSONStatus(w, http.StatusOK, a.cfg.Support.View(d))
 		return nil
 	}
 }

@@ -57,7 +57,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, n int, replica stri
 		r := &c.Run
 		err := row.Scan(&r.ID, &r.DestinationID, &r.EventType, &day, &r.Window.Start, &r.Window.End, &kind, &status, &format,
 			&r.Options, &r.PartPattern, &r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
-			&r.CreatedAt, &r.DeliveredAt, &r.FailedAt, &c.Abandoned, &c.Failing)
+			&r.CreatedAt, &r.DeliveredAt, &r.FailedAt, &r.LateEvents, &c.Abandoned, &c.Failing)
 		if err != nil {
 			return c, err
 		}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/schedule"
 )
 
 // DestinationUpdate changes some settings of a destination; nil fields stay as they are.
@@ -22,6 +24,11 @@ type DestinationUpdate struct {
 	EventTypes []string // nil: unchanged
 	StartDate  *events.Day
 	AlertURL   *string
+	Schedule   []schedule.Period // nil: unchanged
+	// SendAfter, when SetSendAfter, is the new delay; nil for the default rule.
+	SetSendAfter bool
+	SendAfter    *time.Duration
+	LateEvents   *string
 	// SharedTargetID moves the destination onto a shared target; its own target, if it had
 	// one, is removed with its secrets.
 	SharedTargetID *string
@@ -98,7 +105,20 @@ func (s *Store) UpdateDestination(ctx context.Context, id string, u DestinationU
 		}
 		if u.StartDate != nil {
 			set("start_date", u.StartDate.String())
+			// Planning starts again from the (new) start, within the catch-up days.
+			sets = append(sets, "planned_until = NULL")
 		}
+		if u.Schedule != nil {
+			set("schedule", periodsArg(u.Schedule))
+		}
+		if u.SetSendAfter {
+			set("send_after_seconds", secondsArg(u.SendAfter))
+		}
+		if u.LateEvents != nil {
+			set("late_events", *u.LateEvents)
+		}
+		// Planning looks at the destination again at once.
+		sets = append(sets, "next_plan_at = NULL")
 		if u.AlertURL != nil {
 			set("alert_url", *u.AlertURL)
 		}

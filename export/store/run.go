@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,6 +59,9 @@ type Run struct {
 	CreatedAt      time.Time
 	DeliveredAt    *time.Time
 	FailedAt       *time.Time
+	// LateEvents is how many events of the window arrived after it was delivered, once
+	// counted; nil before.
+	LateEvents *int64
 }
 
 // The outcomes of an attempt.
@@ -87,8 +91,10 @@ type NewRun struct {
 	Destination Destination
 	Type        events.Type
 	Day         events.Day
+	// Window is the run's window; zero for the whole Day in Location.
+	Window      events.Window
 	Kind        RunKind
-	Location    *time.Location // the instance zone the day is read in
+	Location    *time.Location // the zone the day is read in, when Window is zero
 	Now         time.Time      // creation time: part of the file name
 	NextAttempt *time.Time     // when a worker may first attempt it; nil for a run attempted by its creator
 }
@@ -102,7 +108,10 @@ func (nr NewRun) fileName(w events.Window) (name, partPattern string) {
 
 // CreateRun records a run and fixes its file name.
 func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, error) {
-	w := nr.Day.Window(nr.Location)
+	w := nr.Window
+	if w.Start.IsZero() {
+		w = nr.Day.Window(nr.Location)
+	}
 	name, pattern := nr.fileName(w)
 	var id string
 	err := s.db.QueryRow(ctx, `
@@ -120,14 +129,26 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, error) {
 
 const runColumns = `id, destination_id, event_type, day::text, window_start, window_end, kind, status, format,
 	file_options, part_pattern, file_name, remote_path, attempts, events, bytes, next_attempt_at, last_error, last_error_class,
-	created_at, delivered_at, failed_at`
+	created_at, delivered_at, failed_at, late_events`
 
-func scanRun(row pgx.Row) (Run, error) {
+// runColumnsOf is runColumns of the table named alias.
+func runColumnsOf(alias string) string {
+	cols := strings.Split(runColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+func scanRun(row pgx.Row) (Run, error) { return scanRunWith(row) }
+
+// scanRunWith scans a run's columns after the columns first.
+func scanRunWith(row pgx.Row, first ...any) (Run, error) {
 	var r Run
 	var day, kind, status, format string
-	err := row.Scan(&r.ID, &r.DestinationID, &r.EventType, &day, &r.Window.Start, &r.Window.End, &kind, &status, &format,
+	err := row.Scan(append(first, &r.ID, &r.DestinationID, &r.EventType, &day, &r.Window.Start, &r.Window.End, &kind, &status, &format,
 		&r.Options, &r.PartPattern, &r.FileName, &r.RemotePath, &r.Attempts, &r.Events, &r.Bytes, &r.NextAttemptAt, &r.LastError, &r.LastErrorClass,
-		&r.CreatedAt, &r.DeliveredAt, &r.FailedAt)
+		&r.CreatedAt, &r.DeliveredAt, &r.FailedAt, &r.LateEvents)...)
 	if err != nil {
 		return Run{}, err
 	}

@@ -19,7 +19,10 @@ func (s *Store) QueueRuns(ctx context.Context, nrs []NewRun) ([]string, error) {
 	opts, patterns := make([]file.Options, n), make([]string, n)
 	starts, ends, nexts := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
 	for i, nr := range nrs {
-		w := nr.Day.Window(nr.Location)
+		w := nr.Window
+		if w.Start.IsZero() {
+			w = nr.Day.Window(nr.Location)
+		}
 		dests[i], types[i], days[i], kinds[i], formats[i] = nr.Destination.ID, nr.Type.Name, nr.Day.String(),
 			string(nr.Kind), string(nr.Destination.Format)
 		names[i], patterns[i] = nr.fileName(w)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/schedule"
 )
 
 // ErrNotFound is returned when a destination, target or run does not exist.
@@ -71,9 +73,23 @@ type Destination struct {
 	Enabled    bool
 	StartDate  events.Day
 	AlertURL   string
+	// Schedule is the destination's windows: its periods of cadence and zone.
+	Schedule []schedule.Period
+	// SendAfter is how long after a window ends its file is due; nil for the default rule.
+	SendAfter *time.Duration
+	// LateEvents is what to do when events arrive after their window was delivered: one of
+	// LateIgnore, LateReport, LateResend.
+	LateEvents string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 }
+
+// What to do with events that arrive after their window was delivered.
+const (
+	LateIgnore = "ignore"
+	LateReport = "report"
+	LateResend = "resend"
+)
 
 // Types returns the registered event types the destination subscribes to; an unknown name
 // (one a newer version stored) is an error naming it.
@@ -102,6 +118,9 @@ type NewDestination struct {
 	EventTypes []string
 	StartDate  events.Day
 	AlertURL   string
+	Schedule   []schedule.Period // nil: one day period in the instance's zone
+	SendAfter  *time.Duration
+	LateEvents string // "": LateReport
 }
 
 // ParseUUID checks a UUID given by a user, naming the field when it is not one.
@@ -178,11 +197,12 @@ func (s *Store) AddDestination(ctx context.Context, nd NewDestination) (Destinat
 			return err
 		}
 		return tx.QueryRow(ctx, `
-			INSERT INTO destinations (company_id, name, target_id, path, format, event_types, start_date, alert_url, file_options)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			INSERT INTO destinations (company_id, name, target_id, path, format, event_types, start_date, alert_url, file_options,
+				schedule, send_after_seconds, late_events)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 			RETURNING id`,
 			nd.CompanyID, nd.Name, targetID, nd.Path, string(nd.Format), nd.EventTypes, nd.StartDate.String(), nd.AlertURL,
-			nd.Options).Scan(&id)
+			nd.Options, periodsArg(nd.Schedule), secondsArg(nd.SendAfter), cmp.Or(nd.LateEvents, LateReport)).Scan(&id)
 	})
 	if err != nil {
 		return Destination{}, fmt.Errorf("add destination: %w", err)
@@ -192,13 +212,15 @@ func (s *Store) AddDestination(ctx context.Context, nd NewDestination) (Destinat
 
 const destinationColumns = `
 	d.id, d.company_id, d.name, d.path, d.format, d.file_options, d.event_types, d.enabled, d.start_date::text,
-	d.alert_url, d.created_at, d.updated_at, ` + targetColumns
+	d.alert_url, d.schedule, d.send_after_seconds, d.late_events, d.created_at, d.updated_at, ` + targetColumns
 
 func scanDestination(row pgx.Row) (Destination, error) {
 	var d Destination
 	var format, start string
+	var periods []byte
+	var sendAfter *int64
 	dest := []any{&d.ID, &d.CompanyID, &d.Name, &d.Path, &format, &d.Options, &d.EventTypes, &d.Enabled, &start,
-		&d.AlertURL, &d.CreatedAt, &d.UpdatedAt}
+		&d.AlertURL, &periods, &sendAfter, &d.LateEvents, &d.CreatedAt, &d.UpdatedAt}
 	tv, scanned := targetScan()
 	if err := row.Scan(append(dest, tv...)...); err != nil {
 		return Destination{}, err
@@ -209,7 +231,37 @@ func scanDestination(row pgx.Row) (Destination, error) {
 	if d.StartDate, err = events.ParseDay(start); err != nil {
 		return Destination{}, err
 	}
+	if d.Schedule, err = schedule.UnmarshalPeriods(periods); err != nil {
+		return Destination{}, err
+	}
+	d.SendAfter = durationOf(sendAfter)
 	return d, nil
+}
+
+// periodsArg is the stored form of a schedule; nil is the default, one day period.
+func periodsArg(ps []schedule.Period) []byte {
+	if len(ps) == 0 {
+		ps = []schedule.Period{{Every: schedule.Day}}
+	}
+	b, _ := schedule.MarshalPeriods(ps) // plain values: cannot fail
+	return b
+}
+
+// secondsArg stores a duration in whole seconds; nil is NULL.
+func secondsArg(d *time.Duration) *int64 {
+	if d == nil {
+		return nil
+	}
+	s := int64(*d / time.Second)
+	return &s
+}
+
+func durationOf(s *int64) *time.Duration {
+	if s == nil {
+		return nil
+	}
+	d := time.Duration(*s) * time.Second
+	return &d
 }
 
 // Destination returns one destination with its target, secrets still sealed. A removed
@@ -257,7 +309,7 @@ func (s *Store) SetDestinationEnabled(ctx context.Context, id string, enabled bo
 	if _, err := uuid.Parse(id); err != nil {
 		return fmt.Errorf("destination %q: %w", id, ErrNotFound)
 	}
-	tag, err := s.db.Exec(ctx, `UPDATE destinations SET enabled = $2, updated_at = now() WHERE id = $1 AND removed_at IS NULL`, id, enabled)
+	tag, err := s.db.Exec(ctx, `UPDATE destinations SET enabled = $2, updated_at = now(), next_plan_at = NULL WHERE id = $1 AND removed_at IS NULL`, id, enabled)
 	if err != nil {
 		return fmt.Errorf("update destination %s: %w", id, err)
 	}

@@ -10,12 +10,14 @@ import (
 	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/schedule"
 	"github.com/eventexport/eventexport/export/store"
 )
 
 // destinationFields are the fields of a destination that are not its target's.
 var destinationFields = []string{"name", "company_id", "target_id", "kind", "path", "format", "event_types",
-	"start_date", "alert_url", "compress", "encrypt_to", "max_file_size", "max_rows", "manifest", "name_template"}
+	"start_date", "alert_url", "compress", "encrypt_to", "max_file_size", "max_rows", "manifest", "name_template",
+	"every", "timezone", "send_after", "late_events"}
 
 // destinationInput is a destination's own fields as given; nil is absent.
 type destinationInput struct {
@@ -173,6 +175,25 @@ func (s *Service) AddDestination(ctx context.Context, in delivery.Input) (store.
 	if nd.Options, err = s.fileOptions(file.Options{}, v); err != nil {
 		return store.Destination{}, err
 	}
+	sv, err := decodeSchedule(in.Only(scheduleFields))
+	if err != nil {
+		return store.Destination{}, err
+	}
+	every, err := parseEvery(deref(sv.Every))
+	if err != nil {
+		return store.Destination{}, err
+	}
+	zone, err := s.parseTimezone(deref(sv.Timezone))
+	if err != nil {
+		return store.Destination{}, err
+	}
+	nd.Schedule = []schedule.Period{{Every: every, Zone: zone}}
+	if nd.SendAfter, err = parseSendAfter(deref(sv.SendAfter)); err != nil {
+		return store.Destination{}, err
+	}
+	if nd.LateEvents, err = parseLateEvents(deref(sv.LateEvents)); err != nil {
+		return store.Destination{}, err
+	}
 	if deref(v.TargetID) != "" {
 		if given(tin) {
 			return store.Destination{}, invalid("target_id", "a destination on a shared target takes its server, credentials and host key from the target: give either a target or a URL")
@@ -288,6 +309,9 @@ func (s *Service) UpdateDestination(ctx context.Context, id string, in delivery.
 		return d, err
 	} else if opts != d.Options {
 		u.Options = &opts
+	}
+	if err := s.scheduleUpdate(d, in, &u); err != nil {
+		return d, err
 	}
 	onShared := d.Target.Shared
 	switch {

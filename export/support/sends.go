@@ -211,17 +211,20 @@ func (s *Service) Resend(ctx context.Context, id string, days []events.Day) (Res
 	}
 	now := s.cfg.Now()
 	var nrs []store.NewRun
-	for _, day := range days {
+	windows, loc := s.windowsOfDays(d, days)
+	for _, w := range windows {
 		for _, t := range types {
-			nrs = append(nrs, store.NewRun{Destination: d, Type: t, Day: day, Kind: store.KindResend,
-				Location: s.cfg.Location, Now: now, NextAttempt: &now})
+			nrs = append(nrs, store.NewRun{Destination: d, Type: t, Day: events.DayOf(w.Start, loc(w)), Window: w,
+				Kind: store.KindResend, Now: now, NextAttempt: &now})
 		}
 	}
 	if res.Runs, err = s.cfg.Store.QueueRuns(ctx, nrs); err != nil {
 		return res, err
 	}
-	if today := events.DayOf(now, s.cfg.Location); len(days) > 0 && !days[len(days)-1].Before(today) {
-		res.Notes = append(res.Notes, fmt.Sprintf("%s is not over yet in %s: its file holds the events so far", days[len(days)-1], s.cfg.Location))
+	if n := len(windows); n > 0 && windows[n-1].End.After(now) {
+		w := windows[n-1]
+		res.Notes = append(res.Notes, fmt.Sprintf("the window %s to %s is not over yet in %s: its file holds the events so far",
+			w.Start.In(loc(w)).Format("2006-01-02 15:04"), w.End.In(loc(w)).Format("2006-01-02 15:04"), loc(w)))
 	}
 	if !d.Enabled {
 		res.Notes = append(res.Notes, fmt.Sprintf("destination %s is disabled; the re-send is delivered anyway", d.ID))

@@ -14,16 +14,20 @@ import (
 
 	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/export"
+	"github.com/eventexport/eventexport/export/schedule"
 	"github.com/eventexport/eventexport/export/store"
 )
 
 // Config wires a Service.
 type Config struct {
 	Store    *store.Store
-	Location *time.Location   // the instance zone: days are read in it
-	Options  delivery.Options // source address and time limits of deliveries
-	Replica  string           // recorded on the attempts this service makes
-	Logger   *slog.Logger
+	Location *time.Location // the instance zone: days are read in it, and destinations' windows without a zone
+	// Nightly is the instance's nightly rule (EVENTEXPORT_SCHEDULE), when day windows are due;
+	// nil: as soon as they are over.
+	Nightly schedule.Nightly
+	Options delivery.Options // source address and time limits of deliveries
+	Replica string           // recorded on the attempts this service makes
+	Logger  *slog.Logger
 	// Observe, when set, is told of every attempt made here (for metrics).
 	Observe func(run store.Run, out export.Outcome, took time.Duration)
 	Now     func() time.Time

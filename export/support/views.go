@@ -30,6 +30,8 @@ type DestinationView struct {
 	CreatedAt  time.Time
 	// Pinned tells whether the target pins its server's identity (host key, certificate).
 	Pinned bool
+	// Schedule is the destination's windows, when their files are due, and its late-events rule.
+	Schedule []delivery.Field
 	// Files are the destination's file rules, as shown: compression, encryption key, limits,
 	// manifest, name template.
 	Files []delivery.Field
@@ -55,6 +57,7 @@ func ViewDestination(d store.Destination) DestinationView {
 		v.Pinned = tr.Pinned(d.Target.Target)
 	}
 	v.Files = fileFields(d)
+	v.Schedule = scheduleFieldsOf(d, nil, time.Now())
 	return v
 }
 
@@ -120,6 +123,7 @@ func (v DestinationView) MarshalJSON() ([]byte, error) {
 		fields = append(fields, delivery.Field{Name: "alert_url", Value: v.AlertURL})
 	}
 	fields = append(fields, delivery.Field{Name: "created_at", Value: v.CreatedAt})
+	fields = append(fields, v.Schedule...)
 	fields = append(fields, v.Files...)
 	return marshalFields(append(fields, v.Settings...))
 }
@@ -190,6 +194,8 @@ type RunView struct {
 	DestinationID string        `json:"destination_id"`
 	EventType     string        `json:"event_type"`
 	Day           string        `json:"day"`
+	WindowStart   time.Time     `json:"window_start"`
+	WindowEnd     time.Time     `json:"window_end"`
 	Kind          string        `json:"kind"`
 	Status        string        `json:"status"`
 	Attempts      []AttemptView `json:"attempts"`
@@ -201,6 +207,9 @@ type RunView struct {
 	DeliveredAt   *time.Time    `json:"delivered_at"`
 	NextAttemptAt *time.Time    `json:"next_attempt_at"`
 	LastError     string        `json:"last_error"`
+	// LateEvents is how many events of the window arrived after it was delivered, once they
+	// were counted (a day after delivery); null before.
+	LateEvents *int64 `json:"late_events"`
 	// Files are the files the delivered run left: its file, or its parts and manifest.
 	Files []file.PartInfo `json:"files"`
 
@@ -226,6 +235,7 @@ func ViewRun(r store.Run, attempts []store.Attempt, files []file.PartInfo) RunVi
 		files = []file.PartInfo{}
 	}
 	v := RunView{ID: r.ID, DestinationID: r.DestinationID, EventType: r.EventType, Day: r.Day.String(),
+		WindowStart: r.Window.Start.UTC(), WindowEnd: r.Window.End.UTC(), LateEvents: r.LateEvents,
 		Kind: string(r.Kind), Status: string(r.Status), Attempts: []AttemptView{}, FileName: r.FileName, Files: files,
 		RemotePath: r.RemotePath, Events: r.Events, Bytes: r.Bytes, CreatedAt: r.CreatedAt,
 		DeliveredAt: r.DeliveredAt, LastError: r.LastError, LastErrorClass: r.LastErrorClass}
