@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventexport/eventexport/export"
 	"github.com/eventexport/eventexport/export/admin"
+	"github.com/eventexport/eventexport/export/admin/console"
 	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/export/support"
 	"github.com/eventexport/eventexport/migrations"
@@ -32,6 +33,11 @@ type adminConfig struct {
 	Addr    string // "" when the admin server is off
 	AddrSet bool   // EVENTEXPORT_ADMIN_ADDR was given: failing to listen on it stops serve
 	Token   string // "" : the /v1 API refuses every request
+	// SessionTTL is how long a console sign-in lasts (EVENTEXPORT_CONSOLE_SESSION_TTL);
+	// Schedule and NextPlan, the instance's schedule, are shown by the console.
+	SessionTTL time.Duration
+	Schedule   string
+	NextPlan   func(time.Time) time.Time
 }
 
 // loadAdminConfig reads EVENTEXPORT_ADMIN_ADDR (default 127.0.0.1:8080; "off" for none) and
@@ -39,6 +45,10 @@ type adminConfig struct {
 func loadAdminConfig(getenv env) (adminConfig, error) {
 	ac := adminConfig{Addr: strings.TrimSpace(getenv("EVENTEXPORT_ADMIN_ADDR")), Token: strings.TrimSpace(getenv("EVENTEXPORT_ADMIN_TOKEN"))}
 	ac.AddrSet = ac.Addr != ""
+	var err error
+	if ac.SessionTTL, err = durationEnv(getenv, "EVENTEXPORT_CONSOLE_SESSION_TTL", console.DefaultSessionTTL); err != nil {
+		return ac, err
+	}
 	switch {
 	case strings.EqualFold(ac.Addr, "off"):
 		ac.Addr = ""
@@ -98,7 +108,7 @@ func startAdmin(ac adminConfig, svc *support.Service, gatherer prometheus.Gather
 		return a, nil
 	}
 	h := admin.NewHandler(admin.Config{Support: svc, Token: ac.Token, Gatherer: gatherer, Logger: logger,
-		Ready: readiness(svc.Store())})
+		Ready: readiness(svc.Store()), Schedule: ac.Schedule, NextPlan: ac.NextPlan, SessionTTL: ac.SessionTTL})
 	ln, err := net.Listen("tcp", ac.Addr)
 	if err != nil {
 		if ac.AddrSet {

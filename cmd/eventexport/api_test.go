@@ -108,12 +108,7 @@ func newAPIFixture(t *testing.T, token string) *apiFixture {
 	t.Cleanup(func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		all := strings.Join(f.bodies, "\n") + f.logs.String()
-		for _, s := range f.secrets {
-			if strings.Contains(all, s) {
-				t.Errorf("a secret (%.12q…) appears in a response body or a log line", s)
-			}
-		}
+		findSecrets(t, "a response body or a log line", strings.Join(f.bodies, "\n")+f.logs.String(), f.secrets)
 		if t.Failed() {
 			t.Logf("log:\n%s", f.logs.String())
 		}

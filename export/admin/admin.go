@@ -1,11 +1,11 @@
 // Package admin is the service's HTTP face for operators and support: the authenticated
 // admin API under /v1 (the same support operations as the command line, as JSON, described by
-// /v1/openapi.json), and /healthz, /readyz and /metrics without a token.
+// /v1/openapi.json), the support console in the browser at / (package console), and /healthz,
+// /readyz and /metrics without a token.
 package admin
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/eventexport/eventexport/export/admin/console"
 	"github.com/eventexport/eventexport/export/support"
 )
 
@@ -28,6 +29,11 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Schedule and NextPlan are the instance's schedule as configured and when it next plans,
+	// and SessionTTL how long a console sign-in lasts, for the console.
+	Schedule   string
+	NextPlan   func(time.Time) time.Time
+	SessionTTL time.Duration
 }
 
 // NewHandler serves /healthz, /readyz and /metrics without a token, and the /v1 API with one.
@@ -62,9 +68,17 @@ func NewHandler(cfg Config) http.Handler {
 		Timeout: 30 * time.Second,
 	}))
 	mux.Handle("/v1/", a)
+	pages := console.New(console.Config{Support: cfg.Support, Token: cfg.Token, Schedule: cfg.Schedule,
+		NextPlan: cfg.NextPlan, SessionTTL: cfg.SessionTTL, Logger: cfg.Logger, Now: cfg.Now})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.fail(w, r, &apiError{Status: http.StatusNotFound, Code: "not_found",
-			Message: fmt.Sprintf("no such endpoint: %s %s (try /healthz, /readyz, /metrics or /v1/openapi.json)", r.Method, r.URL.Path)})
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			// The path holds ids at most; a query string or a form is never logged.
+			cfg.Logger.Info("console request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", sw.status), slog.Duration("duration", time.Since(start)), slog.String("remote", r.RemoteAddr))
+		}()
+		pages.ServeHTTP(sw, r)
 	})
 	return mux
 }
