@@ -146,8 +146,8 @@ func (c cadence) next(loc *time.Location, sec int64) int64 {
 			}
 		}
 	}
-	x := sec + 1 // the first boundary at or after x
-	s := segmentAt(loc, x)
+	s := segmentAt(loc, sec)
+	x := sec + 1 // the first boundary at or after x, which may be where s ends
 	for {
 		if u := x + floorMod(c.anchor-x-s.off, c.step); u < s.b {
 			return u

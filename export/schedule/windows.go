@@ -25,10 +25,16 @@ func (s Schedule) StartInstant() time.Time {
 	return time.Unix(s.startSec(loc), 0).In(loc)
 }
 
-func (s Schedule) startSec(loc *time.Location) int64 {
-	naive := time.Date(s.Start.Year, s.Start.Month, s.Start.Day, 0, 0, 0, 0, time.UTC).Unix()
-	return firstAtOrAfter(loc, naive)
+func (s Schedule) startSec(loc *time.Location) int64 { return firstAtOrAfter(loc, s.startNaive()) }
+
+// startNaive is the naive second of the start day's midnight.
+func (s Schedule) startNaive() int64 {
+	return time.Date(s.Start.Year, s.Start.Month, s.Start.Day, 0, 0, 0, 0, time.UTC).Unix()
 }
+
+// started reports whether t is surely not before the start, without finding the start: no
+// zone is reach or more from UTC.
+func (s Schedule) started(t time.Time) bool { return t.Unix() >= s.startNaive()+reach }
 
 // span is where period i of a schedule is in effect: [from, to), to zero when it lasts.
 type span struct {
@@ -36,12 +42,13 @@ type span struct {
 	from, to time.Time
 }
 
-// spanAt returns the period in effect at t, which is not before start. A period is in effect
-// from the latest of its From and those of the periods before it (the first from start), until
-// the next period's.
-func (s Schedule) spanAt(t, start time.Time) span {
+// spanAt returns the period in effect at t, which is not before the start. A period is in
+// effect from the latest of its From and those of the periods before it (the first from the
+// start), until the next period's. The span's from is left zero for the first period: window
+// cuts windows at the start.
+func (s Schedule) spanAt(t time.Time) span {
 	ps := s.periods()
-	sp := span{from: start}
+	var sp span
 	for i := 1; i < len(ps); i++ {
 		if ps[i].From.After(t) {
 			sp.to = ps[i].From
@@ -87,11 +94,10 @@ func (s Schedule) WindowAt(t time.Time) (events.Window, Period, error) {
 	if _, _, err := s.resolve(ps[0]); err != nil {
 		return events.Window{}, Period{}, err
 	}
-	start := s.StartInstant()
-	if t.Before(start) {
+	if !s.started(t) && t.Before(s.StartInstant()) {
 		return events.Window{}, Period{}, ErrBeforeStart
 	}
-	sp := s.spanAt(t, start)
+	sp := s.spanAt(t)
 	p := ps[sp.i]
 	c, loc, err := s.resolve(p)
 	if err != nil {
@@ -109,6 +115,11 @@ func (s Schedule) window(c cadence, loc *time.Location, sp span, t time.Time, at
 		if sp.from.After(begin) {
 			begin = sp.from
 		}
+		if !s.started(begin) {
+			if start := s.StartInstant(); start.After(begin) {
+				begin = start // no window starts before the destination
+			}
+		}
 	}
 	end := time.Unix(c.next(loc, sec), 0)
 	if !sp.to.IsZero() && sp.to.Before(end) {
@@ -123,15 +134,16 @@ func (s Schedule) window(c cadence, loc *time.Location, sp span, t time.Time, at
 // before the destination's start, it is the first window.
 func (s Schedule) After(w events.Window) (events.Window, Period) {
 	ps := s.periods()
-	start := s.StartInstant()
-	t, at := w.End, true
-	if t.Before(start) {
-		t = start
+	t := w.End
+	if !s.started(t) {
+		if start := s.StartInstant(); t.Before(start) {
+			t = start
+		}
 	}
-	sp := s.spanAt(t, start)
+	sp := s.spanAt(t)
 	p := ps[sp.i]
 	c, loc := s.resolveOr(p)
-	return s.window(c, loc, sp, t, at), p
+	return s.window(c, loc, sp, t, true), p
 }
 
 // Windows returns the windows that meet [from, to) in order, with their periods: from the one
@@ -190,12 +202,11 @@ func (s Schedule) Change(now time.Time, every Every, zone string) []Period {
 	if every == "" {
 		every = Day
 	}
-	start := s.StartInstant()
-	if now.Before(start) {
+	if !s.started(now) && now.Before(s.StartInstant()) {
 		return []Period{{Every: every, Zone: zone}}
 	}
 	ps := s.periods()
-	sp := s.spanAt(now, start)
+	sp := s.spanAt(now)
 	out := make([]Period, sp.i+1, sp.i+2)
 	copy(out, ps[:sp.i+1])
 	cur := out[sp.i]
