@@ -505,3 +505,47 @@ func TestWindowsIterator(t *testing.T) {
 		break // stopping early is fine
 	}
 }
+
+// TestPeriodCuts: periods are cut at the next period's From even where it is not a boundary
+// of the earlier one (periods not made by Change), and no window starts before the start.
+func TestPeriodCuts(t *testing.T) {
+	ny := zone(t, "America/New_York")
+	cut := local(t, ny, 2026, 3, 10, 10, 17)
+	s := Schedule{Start: day(2026, 3, 1), Default: ny, Periods: []Period{
+		{Every: Day},
+		{From: cut, Every: Hours6},
+		{From: utc(2026, 2, 1, 0, 0), Every: Week}, // before the one before: in effect from cut
+		{From: local(t, ny, 2026, 3, 20, 3, 0), Every: Hour, Zone: "Asia/Kolkata"},
+	}}
+	ws, ps := walk(t, s, s.StartInstant(), utc(2026, 4, 1, 0, 0))
+	checkTiles(t, ws)
+	for i, w := range ws {
+		if w.Start.Before(cut) && ps[i].Every != Day || !w.Start.Before(cut) && w.Start.Before(local(t, ny, 2026, 3, 20, 3, 0)) && ps[i].Every != Week {
+			t.Errorf("window %s of %+v", w, ps[i])
+		}
+		if w.Start.Before(cut) && w.End.After(cut) {
+			t.Errorf("window %s straddles the cut at %s", w, cut)
+		}
+	}
+	w, p, err := s.WindowAt(cut.Add(time.Hour))
+	if err != nil || !w.Start.Equal(cut) || !w.End.Equal(local(t, ny, 2026, 3, 16, 0, 0)) || p.Every != Week {
+		t.Errorf("the window after the cut: %s, %+v, %v", w, p, err)
+	}
+	if w, _, _ := s.WindowAt(cut.Add(-time.Nanosecond)); !w.End.Equal(cut) {
+		t.Errorf("the window before the cut: %s", w)
+	}
+
+	// A period whose From is before the start does not move the start.
+	early := Schedule{Start: day(2026, 3, 4), Default: ny, Periods: []Period{{Every: Day}, {From: utc(2026, 2, 1, 0, 0), Every: Week}}}
+	w, p, err = early.WindowAt(early.StartInstant().Add(time.Hour))
+	if err != nil || !w.Start.Equal(early.StartInstant()) || !w.End.Equal(local(t, ny, 2026, 3, 9, 0, 0)) || p.Every != Week {
+		t.Errorf("the first window: %s, %+v, %v", w, p, err)
+	}
+
+	// After a window ending between boundaries, the next starts there and ends at a boundary.
+	hourly := one(day(2026, 1, 1), Hour, "America/New_York")
+	w, _ = hourly.After(events.Window{Start: utc(2026, 3, 8, 6, 0), End: utc(2026, 3, 8, 6, 20)})
+	if !w.Start.Equal(utc(2026, 3, 8, 6, 20)) || !w.End.Equal(utc(2026, 3, 8, 7, 0)) {
+		t.Errorf("After a window ending mid-hour: %s", w)
+	}
+}
