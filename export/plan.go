@@ -143,6 +143,12 @@ func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 		}
 		after = batch[len(batch)-1].ID
 	}
+	if plan.Created >= analyzeAfter {
+		if err := p.cfg.Store.AnalyzeRuns(ctx); err != nil {
+			return plan, err
+		}
+		plan.Statements++
+	}
 	next, err := p.cfg.Store.NextPlanAt(ctx)
 	plan.Statements++
 	if err != nil {
@@ -214,6 +220,9 @@ func (p *Planner) planOne(d store.ToPlan, now, horizon time.Time) ([]store.Plann
 	}
 	return runs, mark
 }
+
+// analyzeAfter is how many runs one planning creates before it refreshes the statistics of runs.
+const analyzeAfter = 10_000
 
 // replanEvery is how long a destination whose schedule cannot be read waits to be read again.
 const replanEvery = 10 * time.Minute

@@ -276,3 +276,120 @@ func TestPlanSendAfter(t *testing.T) {
 		t.Errorf("at 02:30, %d delayed and %d plain windows planned, want 1 and 2", count(delayed), count(plain))
 	}
 }
+
+// A change of cadence and zone mid-window, across Sydney's daylight-saving change, and a change
+// of zone alone: each takes effect at the end of the window in progress; windows still tile,
+// one run each, the first window after the change shorter so that they meet.
+func TestPlanScheduleChanges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name             string
+		every            schedule.Every
+		zone             string
+		start            string
+		changeAt         time.Time
+		toEvery          schedule.Every
+		toZone           string
+		until            time.Time
+		firstAfterChange time.Duration // the length of the first window of the new schedule
+	}{
+		{"New York day to Sydney 6h over Sydney's change", schedule.Day, "America/New_York", "2026-03-30",
+			time.Date(2026, 4, 3, 17, 0, 0, 0, time.UTC), schedule.Hours6, "Australia/Sydney",
+			time.Date(2026, 4, 7, 0, 0, 0, 0, time.UTC), 3 * time.Hour},
+		{"London hourly to Kolkata hourly", schedule.Hour, "Europe/London", "2026-06-01",
+			time.Date(2026, 6, 2, 10, 20, 0, 0, time.UTC), schedule.Hour, "Asia/Kolkata",
+			time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC), 30 * time.Minute},
+		{"Kolkata 12h to week", schedule.Hours12, "Asia/Kolkata", "2026-06-01",
+			time.Date(2026, 6, 3, 3, 0, 0, 0, time.UTC), schedule.Week, "Asia/Kolkata",
+			time.Date(2026, 6, 16, 0, 0, 0, 0, time.UTC), 4*24*time.Hour + 12*time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s := store.NewStore(pgtest.New(t).Pool, nil, nil)
+			d := addScheduled(t, s, day(tc.start), tc.every, tc.zone, nil)
+			clk := &clock{}
+			cfg := PlannerConfig{Store: s, Location: newYork, Schedule: parseSchedule(t, "0 2 * * *"), Now: clk.Now}
+			p := NewPlanner(cfg)
+			changed := false
+			for now := day(tc.start).Window(mustLoad(tc.zone)).Start; now.Before(tc.until); now = now.Add(20 * time.Minute) {
+				clk.Set(now)
+				if !changed && !now.Before(tc.changeAt) {
+					sch := ScheduleOf(d.StartDate, d.Schedule, nil, cfg)
+					periods := sch.Change(now, tc.toEvery, tc.toZone)
+					var err error
+					if d, err = s.UpdateDestination(ctx, d.ID, store.DestinationUpdate{Schedule: periods}); err != nil {
+						t.Fatal(err)
+					}
+					changed = true
+					if len(d.Schedule) != 2 || d.Schedule[1].From.Before(now) {
+						t.Fatalf("schedule after the change: %+v; want a second period from the end of the window in progress", d.Schedule)
+					}
+				}
+				if _, err := p.Plan(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sch := ScheduleOf(d.StartDate, d.Schedule, nil, cfg)
+			runs := runsByWindow(t, s, d.ID)
+			checkTiling(t, tc.name, runs, sch)
+			from := d.Schedule[1].From
+			var before, after int
+			for _, r := range runs {
+				if r.Start.Before(from) {
+					before++
+					if r.End.After(from) {
+						t.Errorf("window %s to %s of the old schedule runs past the change at %s", r.Start, r.End, from)
+					}
+				} else {
+					if after == 0 && r.End.Sub(r.Start) != tc.firstAfterChange {
+						t.Errorf("first window of the new schedule: %s to %s (%s), want %s long", r.Start, r.End, r.End.Sub(r.Start), tc.firstAfterChange)
+					}
+					after++
+				}
+			}
+			if before == 0 || after < 2 {
+				t.Errorf("%d windows before the change at %s and %d after, want some of each", before, from, after)
+			}
+		})
+	}
+}
+
+// BenchmarkPlanMixedCadences plans 100,000 destinations of mixed cadences and zones, one hour
+// of the clock per iteration: the hourly ones, and the others whose window ends, are due.
+func BenchmarkPlanMixedCadences(b *testing.B) {
+	db := pgtest.New(b)
+	s := store.NewStore(db.Pool, nil, nil)
+	const n = 100_000
+	_, err := db.Pool.Exec(context.Background(), `
+		WITH t AS (INSERT INTO targets (kind, settings) VALUES ('test', '{}') RETURNING id)
+		INSERT INTO destinations (company_id, target_id, format, event_types, start_date, schedule)
+		SELECT gen_random_uuid(), t.id, 'json', ARRAY['courseComplete'], '2026-06-03',
+			jsonb_build_array(jsonb_build_object(
+				'every', (ARRAY['hour', '2h', '6h', 'day', 'day', 'week'])[1 + i % 6],
+				'timezone', (ARRAY['America/New_York', 'Europe/London', 'Australia/Sydney', 'Asia/Kolkata', 'Australia/Adelaide', ''])[1 + i / 6 % 6]))
+		FROM t, generate_series(1, $1::int) AS i`, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	clk := &clock{t: time.Date(2026, 6, 3, 12, 20, 0, 0, time.UTC)}
+	p := NewPlanner(PlannerConfig{Store: s, Location: newYork, Schedule: parseSchedule(b, "0 2 * * *"), Now: clk.Now})
+	if _, err := p.Plan(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	var runs, statements, dests int64
+	b.ResetTimer()
+	for i := range b.N {
+		clk.Set(time.Date(2026, 6, 3, 13+i, 20, 0, 0, time.UTC))
+		plan, err := p.Plan(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		runs += plan.Created
+		statements += int64(plan.Statements)
+		dests += int64(plan.Destinations)
+	}
+	b.ReportMetric(float64(runs)/float64(b.N), "runs/op")
+	b.ReportMetric(float64(dests)/float64(b.N), "destinations/op")
+	b.ReportMetric(float64(statements)/float64(b.N), "statements/op")
+}

@@ -160,18 +160,18 @@ func (s *Store) Plan(ctx context.Context, runs []PlannedRun, marks []Planned, no
 	if err != nil {
 		return 0, fmt.Errorf("create runs: %w", err)
 	}
-	if created >= analyzeAfter {
-		// Many new rows at once (the first windows of many destinations): statistics taken
-		// before them would make later statements on runs scan them.
-		if _, err := s.db.Exec(ctx, `ANALYZE runs`); err != nil {
-			return created, fmt.Errorf("update the statistics of runs: %w", err)
-		}
-	}
 	return created, nil
 }
 
-// analyzeAfter is how many runs one planning creates before it refreshes the table's statistics.
-const analyzeAfter = 1000
+// AnalyzeRuns refreshes the statistics of runs: after many new rows at once (the first
+// windows of many destinations), statistics taken before them would have later statements on
+// runs scan them.
+func (s *Store) AnalyzeRuns(ctx context.Context) error {
+	if _, err := s.db.Exec(ctx, `ANALYZE runs`); err != nil {
+		return fmt.Errorf("update the statistics of runs: %w", err)
+	}
+	return nil
+}
 
 // NextPlanAt returns when the next window of an enabled destination is due; zero when none is
 // known (none enabled).

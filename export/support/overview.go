@@ -90,7 +90,7 @@ func (s *Service) Status(ctx context.Context, id string, next func(time.Time) ti
 
 // status is where d stands, from its health.
 func (s *Service) status(d store.Destination, h store.DestinationHealth, now time.Time, next func(time.Time) time.Time) DestinationStatus {
-	v := ViewDestination(d)
+	v := s.View(d)
 	st := DestinationStatus{DestinationView: v, Host: hostOf(v), LastFile: h.LastDelivered, Health: HealthHealthy}
 	switch {
 	case !d.Enabled:
@@ -107,7 +107,17 @@ func (s *Service) status(d store.Destination, h store.DestinationHealth, now tim
 	}
 	if d.Enabled {
 		st.NextRun = h.NextAttemptAt
-		if next != nil {
+		sch := s.ScheduleOf(d)
+		at := now
+		if start := sch.StartInstant(); at.Before(start) {
+			at = start
+		}
+		if w, per, err := sch.WindowAt(at); err == nil {
+			// The file of the window in progress, when it is due.
+			if due := sch.Due(w, per); st.NextRun == nil || due.Before(*st.NextRun) {
+				st.NextRun = &due
+			}
+		} else if next != nil {
 			if n := next(now.In(s.cfg.Location)); !n.IsZero() && (st.NextRun == nil || n.Before(*st.NextRun)) {
 				st.NextRun = &n
 			}
@@ -158,18 +168,23 @@ const (
 	MarkFailed    Mark = "failed"    // a file failed for good
 	MarkWaiting   Mark = "waiting"   // a file is queued and not yet attempted
 	MarkNone      Mark = "none"      // no run (yet): before the start date, or not yet due
+	MarkLate      Mark = "late"      // delivered, and events of the window arrived after it was
 )
 
-// Window is one window of a destination's timeline: a day and its mark.
+// Window is one window of a destination's timeline and its mark.
 type Window struct {
-	Day  events.Day
-	Mark Mark
+	Day        events.Day // the local day of its start
+	Start, End time.Time
+	Label      string // its bounds on the destination's clock, for people
+	Mark       Mark
 	// Runs counts the window's runs (re-sends included, tests aside).
 	Runs int
+	// LateEvents counts events that arrived after the window was delivered, once counted.
+	LateEvents int64
 }
 
-// Timeline returns the destination's last n windows, the latest last: the days up to
-// yesterday, and today when it has a run (a re-send of today).
+// Timeline returns the destination's last n windows of its schedule, the latest last: those
+// over by now, and the one in progress when it has a run (a re-send).
 func (s *Service) Timeline(ctx context.Context, id string, n int) ([]Window, error) {
 	d, err := s.Destination(ctx, id)
 	if err != nil {
@@ -180,22 +195,53 @@ func (s *Service) Timeline(ctx context.Context, id string, n int) ([]Window, err
 	if err != nil {
 		return nil, err
 	}
-	byDay := map[events.Day][]store.Run{}
+	byStart := map[int64][]store.Run{}
 	for _, r := range runs {
 		if r.Kind != store.KindTest {
-			byDay[r.Day] = append(byDay[r.Day], r)
+			byStart[r.Window.Start.Unix()] = append(byStart[r.Window.Start.Unix()], r)
 		}
 	}
-	today := events.DayOf(s.cfg.Now(), s.cfg.Location)
-	last := today.AddDays(-1)
-	if len(byDay[today]) > 0 {
-		last = today
+	sch := s.ScheduleOf(d)
+	now := s.cfg.Now()
+	start := sch.StartInstant()
+	if now.Before(start) {
+		return []Window{}, nil
 	}
-	out := make([]Window, 0, n)
-	for day := last.AddDays(1 - n); !last.Before(day); day = day.AddDays(1) {
-		out = append(out, Window{Day: day, Mark: markOf(byDay[day]), Runs: len(byDay[day])})
+	w, per, err := sch.WindowAt(now)
+	if err != nil {
+		return nil, configErr(err)
 	}
-	return out, nil
+	if len(byStart[w.Start.Unix()]) == 0 {
+		if !w.Start.After(start) {
+			return []Window{}, nil
+		}
+		w, per, _ = sch.WindowAt(w.Start.Add(-time.Nanosecond))
+	}
+	out := make([]Window, n)
+	i := n - 1
+	for ; i >= 0; i-- {
+		loc := s.Zone(per)
+		rs := byStart[w.Start.Unix()]
+		tw := Window{Day: events.DayOf(w.Start, loc), Start: w.Start, End: w.End, Mark: markOf(rs), Runs: len(rs),
+			Label: w.Start.In(loc).Format("2006-01-02 15:04") + " to " + w.End.In(loc).Format("2006-01-02 15:04 MST")}
+		for _, r := range rs {
+			if r.LateEvents != nil && *r.LateEvents > 0 {
+				tw.LateEvents += *r.LateEvents
+				if tw.Mark == MarkDelivered {
+					tw.Mark = MarkLate
+				}
+			}
+		}
+		out[i] = tw
+		if !w.Start.After(start) {
+			break
+		}
+		w, per, err = sch.WindowAt(w.Start.Add(-time.Nanosecond))
+		if err != nil {
+			break
+		}
+	}
+	return out[max(i, 0):], nil
 }
 
 // markOf is the mark of a window from its runs, the latest of each day first: the latest

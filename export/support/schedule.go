@@ -301,3 +301,31 @@ func (s *Service) windowsOfDays(d store.Destination, days []events.Day) ([]event
 	}
 	return out, locOf
 }
+
+// ScheduleText is the destination's schedule for people: its windows, their zone, when their
+// files are due, and a change to come.
+func (v DestinationView) ScheduleText() string {
+	value := func(name string) string {
+		for _, f := range v.Schedule {
+			if f.Name == name {
+				return fmt.Sprint(f.Value)
+			}
+		}
+		return ""
+	}
+	every, zone := value("every"), value("timezone")
+	text := "every " + every + " in " + cmp.Or(zone, "the instance's zone")
+	if after := value("send_after"); after != "" && after != "default" {
+		text += ", due " + after + " after each window"
+	} else if every == string(schedule.Day) || every == string(schedule.Week) {
+		text += ", due at the nightly time"
+	} else {
+		text += ", due 15m after each window"
+	}
+	for _, f := range v.Schedule {
+		if f.Name == "schedule_change" {
+			text += "; then " + f.Text
+		}
+	}
+	return text
+}

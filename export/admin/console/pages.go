@@ -54,14 +54,13 @@ func flash(q url.Values) string {
 
 // overviewBody is the overview page.
 type overviewBody struct {
-	Rows     []support.DestinationStatus
-	Total    int
-	Counts   map[support.Health]int
-	Healths  []support.Health
-	Status   string
-	Company  string
-	Name     string
-	Schedule string
+	Rows    []support.DestinationStatus
+	Total   int
+	Counts  map[support.Health]int
+	Healths []support.Health
+	Status  string
+	Company string
+	Name    string
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) error {
@@ -71,8 +70,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) e
 	}
 	q := r.URL.Query()
 	b := overviewBody{Total: len(all), Counts: map[support.Health]int{}, Healths: support.Healths,
-		Status: q.Get("status"), Company: strings.TrimSpace(q.Get("company")), Name: strings.TrimSpace(q.Get("name")),
-		Schedule: c.schedule()}
+		Status: q.Get("status"), Company: strings.TrimSpace(q.Get("company")), Name: strings.TrimSpace(q.Get("name"))}
 	for _, d := range all {
 		b.Counts[d.Health]++
 		if b.Status != "" && string(d.Health) != b.Status ||
@@ -86,19 +84,9 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) e
 	return nil
 }
 
-// schedule is the schedule a destination is planned on, for people: the one place it is
-// rendered, so that a destination's own schedule can take its place.
-func (c *Console) schedule() string {
-	if c.cfg.Schedule == "" {
-		return "nightly, in " + c.cfg.Support.Location().String()
-	}
-	return c.cfg.Schedule + " (" + c.cfg.Support.Location().String() + ")"
-}
-
 // destinationBody is a destination's page.
 type destinationBody struct {
 	D        support.DestinationStatus
-	Schedule string
 	Settings []row
 	Files    []row
 	Timeline []support.Window
@@ -125,7 +113,6 @@ func (c *Console) destinationPage(w http.ResponseWriter, r *http.Request, s *ses
 		return err
 	}
 	b.D = d
-	b.Schedule = c.schedule()
 	b.Settings = settingRows(d.Settings)
 	b.Files = settingRows(d.Files)
 	if b.Timeline, err = c.cfg.Support.Timeline(r.Context(), d.ID, timelineWindows); err != nil {
