@@ -99,7 +99,7 @@ type plannedRun struct {
 func runsOf(t testing.TB, s *store.Store, destID string) []plannedRun {
 	t.Helper()
 	rows, err := s.DB().Query(context.Background(), `SELECT day::text, window_start, window_end, file_name, created_at,
-		next_attempt_at, status FROM runs WHERE destination_id = $1 AND kind = 'scheduled' ORDER BY day`, destID)
+		next_attempt_at, status FROM runs WHERE destination_id = $1 AND kind = 'scheduled' ORDER BY window_start`, destID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,26 +79,6 @@ func checkTiling(t *testing.T, label string, runs []plannedRun, sch schedule.Sch
 	}
 }
 
-// runsByWindow lists a destination's scheduled runs by window start.
-func runsByWindow(t testing.TB, s *store.Store, destID string) []plannedRun {
-	t.Helper()
-	rows, err := s.DB().Query(context.Background(), `SELECT day::text, window_start, window_end, file_name, created_at,
-		next_attempt_at, status FROM runs WHERE destination_id = $1 AND kind = 'scheduled' ORDER BY window_start`, destID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []plannedRun
-	for rows.Next() {
-		var r plannedRun
-		if err := rows.Scan(&r.Day, &r.Start, &r.End, &r.FileName, &r.CreatedAt, &r.Next, &r.Status); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
 // Planning with a fake clock over the 2026 and 2027 daylight-saving days of New York, London,
 // Sydney, Adelaide and Kolkata, for every cadence, with two planners racing: windows tile time,
 // each has exactly one run, planned once it was due; the hours of the changing days number 23
@@ -155,7 +135,7 @@ func TestPlanEveryCadenceOverDaylightSavingDays(t *testing.T) {
 			for _, e := range allEvery {
 				d := dests[e]
 				sch := ScheduleOf(d.StartDate, d.Schedule, nil, cfg)
-				runs := runsByWindow(t, s, d.ID)
+				runs := runsOf(t, s, d.ID)
 				checkTiling(t, string(e), runs, sch)
 				if first := start.Window(loc).Start; len(runs) > 0 && !runs[0].Start.Equal(first) {
 					t.Errorf("%s: first window starts at %s, want the start day's midnight %s", e, runs[0].Start, first)
@@ -204,7 +184,7 @@ func TestPlanCatchesUpMixedCadences(t *testing.T) {
 	}
 	horizon := clk.Now().AddDate(0, 0, -3)
 	for _, d := range []store.Destination{hourly, sixHours, daily, weekly} {
-		runs := runsByWindow(t, s, d.ID)
+		runs := runsOf(t, s, d.ID)
 		sch := ScheduleOf(d.StartDate, d.Schedule, nil, cfg)
 		checkTiling(t, string(d.Schedule[0].Every), runs, sch)
 		if len(runs) == 0 {
@@ -219,7 +199,7 @@ func TestPlanCatchesUpMixedCadences(t *testing.T) {
 			t.Errorf("%s: window %s is due but was not caught up", d.Schedule[0].Every, next)
 		}
 	}
-	if n := len(runsByWindow(t, s, hourly.ID)); n < 3*24-1 || n > 3*24+1 {
+	if n := len(runsOf(t, s, hourly.ID)); n < 3*24-1 || n > 3*24+1 {
 		t.Errorf("hourly: %d windows caught up over 3 days", n)
 	}
 	plan, err := p.Plan(ctx)
@@ -243,7 +223,7 @@ func TestPlanSendAfter(t *testing.T) {
 	plain := addScheduled(t, s, day("2026-06-10"), schedule.Hour, "UTC", nil)
 	clk := &clock{t: time.Date(2026, 6, 10, 1, 14, 0, 0, time.UTC)}
 	p := NewPlanner(PlannerConfig{Store: s, Location: newYork, Now: clk.Now})
-	count := func(d store.Destination) int { return len(runsByWindow(t, s, d.ID)) }
+	count := func(d store.Destination) int { return len(runsOf(t, s, d.ID)) }
 	if _, err := p.Plan(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +311,7 @@ func TestPlanScheduleChanges(t *testing.T) {
 				}
 			}
 			sch := ScheduleOf(d.StartDate, d.Schedule, nil, cfg)
-			runs := runsByWindow(t, s, d.ID)
+			runs := runsOf(t, s, d.ID)
 			checkTiling(t, tc.name, runs, sch)
 			from := d.Schedule[1].From
 			var before, after int

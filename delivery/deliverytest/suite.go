@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -375,3 +377,28 @@ func pseudoRandom(n int) []byte {
 	}
 	return b[:n]
 }
+
+// LocalDir returns Received and Files for a server whose directory dir is the local
+// directory root/dir.
+func LocalDir(root string) (received func(t *testing.T, dir, name string) ([]byte, bool), files func(t *testing.T, dir string) []string) {
+	received = func(t *testing.T, dir, name string) ([]byte, bool) {
+		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(dir), name))
+		return b, err == nil
+	}
+	files = func(t *testing.T, dir string) []string {
+		t.Helper()
+		entries, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	return received, files
+}
+
+// CaseDir is a directory named after the running case, for Peer.Dirs.
+func CaseDir(t *testing.T) string { return strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) }

@@ -4,7 +4,6 @@ package ftps_test
 
 import (
 	"net"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -17,7 +16,7 @@ import (
 
 // runSuite runs the suite every kind of target passes over one FTPS server.
 func runSuite(t *testing.T, srv *peer) {
-	local := func(dir string) string { return filepath.Join(srv.root, filepath.FromSlash(path.Join(srv.dir, dir))) }
+	received, files := deliverytest.LocalDir(filepath.Join(srv.root, filepath.FromSlash(srv.dir)))
 	deliverytest.Run(t, deliverytest.Peer{
 		Transport: ftps.Transport{},
 		Input: func(t *testing.T, dir, addr string) map[string]any {
@@ -33,22 +32,9 @@ func runSuite(t *testing.T, srv *peer) {
 		BadLogin:  map[string]any{"password": "not the password"},
 		OtherPin:  "SHA256:" + strings.Repeat("AB", 32),
 		Secrets:   []string{password},
-		Received: func(t *testing.T, dir, name string) ([]byte, bool) {
-			b, err := os.ReadFile(filepath.Join(local(dir), name))
-			return b, err == nil
-		},
-		Files: func(t *testing.T, dir string) []string {
-			entries, err := os.ReadDir(local(dir))
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
-			var names []string
-			for _, e := range entries {
-				names = append(names, e.Name())
-			}
-			return names
-		},
-		Dirs: func(t *testing.T) string { return strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) },
+		Received:  received,
+		Files:     files,
+		Dirs:      deliverytest.CaseDir,
 	})
 }
 

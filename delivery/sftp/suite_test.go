@@ -6,10 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"os"
 	"path"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -26,33 +23,11 @@ func otherHostKeyPin(t *testing.T) string {
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(b)
 }
 
-// localFiles lists the files of a local directory.
-func localFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil && !os.IsNotExist(err) {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
-func localFile(dir, name string) ([]byte, bool) {
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	return b, err == nil
-}
-
-func caseDir(t *testing.T) string {
-	return strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
-}
-
 // The suite every kind of target passes, over the in-process server.
 func TestTransportSuiteInProcess(t *testing.T) {
 	const password = "pw" + specialChars
 	srv := sftptest.NewServer(t, sftptest.Options{User: "acme", Password: password})
+	received, files := deliverytest.LocalDir(srv.Root())
 	deliverytest.Run(t, deliverytest.Peer{
 		Transport: sftp.Transport{},
 		Input: func(t *testing.T, dir, addr string) map[string]any {
@@ -66,11 +41,9 @@ func TestTransportSuiteInProcess(t *testing.T) {
 		BadLogin:  map[string]any{"password": "not the password"},
 		OtherPin:  otherHostKeyPin(t),
 		Secrets:   []string{password},
-		Received: func(t *testing.T, dir, name string) ([]byte, bool) {
-			return localFile(filepath.Join(srv.Root(), dir), name)
-		},
-		Files: func(t *testing.T, dir string) []string { return localFiles(t, filepath.Join(srv.Root(), dir)) },
-		Dirs:  caseDir,
+		Received:  received,
+		Files:     files,
+		Dirs:      deliverytest.CaseDir,
 	})
 }
 
@@ -79,6 +52,7 @@ func TestTransportSuiteOpenSSH(t *testing.T) {
 	s := startSSHD(t)
 	t.Cleanup(sftp.CloseIdle) // before sshd stops: its sessions end with the kept connections
 	k := keyNamed(t, "ed25519 openssh")
+	received, files := deliverytest.LocalDir(s.area)
 	deliverytest.Run(t, deliverytest.Peer{
 		Transport: sftp.Transport{},
 		Input: func(t *testing.T, dir, addr string) map[string]any {
@@ -92,11 +66,9 @@ func TestTransportSuiteOpenSSH(t *testing.T) {
 		BadLogin:  map[string]any{"private_key": string(unauthorizedKey(t))},
 		OtherPin:  otherHostKeyPin(t),
 		Secrets:   []string{string(k.pem)},
-		Received: func(t *testing.T, dir, name string) ([]byte, bool) {
-			return localFile(filepath.Join(s.area, dir), name)
-		},
-		Files: func(t *testing.T, dir string) []string { return localFiles(t, filepath.Join(s.area, dir)) },
-		Dirs:  caseDir,
+		Received:  received,
+		Files:     files,
+		Dirs:      deliverytest.CaseDir,
 	})
 	if t.Failed() {
 		t.Logf("sshd log:\n%s", s.log.String())
