@@ -406,8 +406,10 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	}
 	c.want("bad edit", "max_file_size:")
 	c.open("/destinations/" + sftpID + "/edit")
-	c.fill("edit", map[string]string{"f-name": "Acme renamed", "f-format": "csv"}, "form.edit button.primary")
-	c.want("edited", "Saved.", "Acme renamed", "csv")
+	c.fill("edit", map[string]string{"f-name": "Acme renamed", "f-format": "csv", "f-every": "6h", "f-timezone": "Australia/Sydney"},
+		"form.edit button.primary")
+	// A new cadence and zone take effect when the window in progress ends: the page says so.
+	c.want("edited", "Saved.", "Acme renamed", "csv", "then every 6h in Australia/Sydney")
 
 	// Disable and enable.
 	c.navigate("disable", chromedp.Click(chromedp.CSS(`form[action$="/disable"] button`)))

@@ -74,6 +74,11 @@ var specs = map[string]spec{
 	"max_rows":      {Label: "Max events per file", Type: numberInput, Help: "Blank for no limit."},
 	"manifest":      {Label: "Upload a manifest after the files", Type: checkInput},
 	"name_template": {Label: "File name template", Help: "{prefix} {type} {day} {start_unix} {created} {rand} {destination} {company} {part} {ext}"},
+	"every": {Label: "Window of each file", Type: selectInput,
+		Help: "Windows start at local midnight (weeks on Monday). A change takes effect when the window in progress ends."},
+	"timezone":    {Label: "Time zone", Help: "IANA name, such as Australia/Sydney. Blank: the instance's zone."},
+	"send_after":  {Label: "Send after", Help: "How long after a window ends its file is due, such as 30m or 6h. Blank or default: day and week windows at 2am, shorter ones after 15 minutes."},
+	"late_events": {Label: "Events that arrive late", Type: selectInput, Help: "Events inserted after their window was delivered, counted a day later."},
 
 	"url": {Label: "URL", NoPrefill: true,
 		Help: "sftp://user:password@host:port/path, ftps://user:password@host/path or https://host/path; percent-encode special characters in the user and password."},
@@ -103,7 +108,7 @@ func groupOf(field string) group {
 		return groupCustomer
 	case "format", "event_types", "compress", "encrypt_to", "max_file_size", "max_rows", "manifest", "name_template":
 		return groupFiles
-	case "start_date", "alert_url":
+	case "start_date", "alert_url", "every", "timezone", "send_after", "late_events":
 		return groupDelivery
 	}
 	return groupServer
@@ -122,7 +127,7 @@ func (s spec) secret() bool { return s.Type == passwordInput || s.Type == secret
 var (
 	destinationHead = []string{"company_id", "name"}
 	destinationTail = []string{"format", "event_types", "compress", "encrypt_to", "max_file_size", "max_rows",
-		"manifest", "name_template", "start_date", "alert_url"}
+		"manifest", "name_template", "start_date", "every", "timezone", "send_after", "late_events", "alert_url"}
 	// notOnDestinations are target fields a destination's own server takes from its URL, as
 	// on the command line.
 	notOnDestinations = []string{"host", "port", "user", "base_dir"}
@@ -283,6 +288,13 @@ func optionsOf(name string, fk formKind, st formState) []option {
 		}
 	case "compress":
 		opts = []option{{Value: file.CompressNone, Label: "none"}, {Value: file.CompressGzip, Label: "gzip (.gz)"}}
+	case "every":
+		for _, e := range []string{"hour", "2h", "3h", "4h", "6h", "8h", "12h", "day", "week"} {
+			opts = append(opts, option{Value: e, Label: e})
+		}
+	case "late_events":
+		opts = []option{{Value: "report", Label: "report them in an alert"}, {Value: "resend", Label: "re-send the window"},
+			{Value: "ignore", Label: "only record them"}}
 	case "target_id":
 		first := "— choose a shared target —"
 		if fk.edit {
@@ -293,8 +305,12 @@ func optionsOf(name string, fk formKind, st formState) []option {
 			opts = append(opts, option{Value: t.ID, Label: fmt.Sprintf("%s (%s)", orText(t.Name, t.ID), t.URL)})
 		}
 	}
+	selected := st.values[name]
+	if selected == "" {
+		selected = map[string]string{"every": "day", "late_events": "report"}[name] // the defaults, as on the command line
+	}
 	for i := range opts {
-		opts[i].Selected = opts[i].Value == st.values[name]
+		opts[i].Selected = opts[i].Value == selected
 	}
 	return opts
 }
@@ -434,7 +450,7 @@ func currentOfDestination(v support.DestinationView) (values map[string]string, 
 		values["path"] = "" // its directory is in its URL
 	}
 	lists = map[string][]string{"event_types": v.EventTypes}
-	for _, f := range v.Files {
+	for _, f := range append(v.Files, v.Schedule...) {
 		if s, ok := scalar(f.Value); ok {
 			values[f.Name] = s
 		}
