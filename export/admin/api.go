@@ -55,6 +55,7 @@ func newAPI(cfg Config) *api {
 		{"POST /v1/destinations/{id}/enable", a.setEnabled(true)},
 		{"POST /v1/destinations/{id}/test-send", a.testSend},
 		{"POST /v1/destinations/{id}/resend", a.resend},
+		{"GET /v1/destinations/{id}/windows", a.windows},
 		{"GET /v1/runs", a.listRuns},
 		{"GET /v1/runs/{id}", a.showRun},
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/eventexport/eventexport/delivery"
+	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/export/support"
 )
@@ -229,5 +230,37 @@ func (a *api) showRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSONStatus(w, http.StatusOK, v)
+	return nil
+}
+
+// windows is "plan --json": ?next=N&from=YYYY-MM-DD, the destination's next windows.
+func (a *api) windows(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	for name := range q {
+		if name != "next" && name != "from" {
+			return &apiError{Status: http.StatusBadRequest, Code: "unknown_parameter", Field: name,
+				Message: name + ": unknown query parameter; use next and from"}
+		}
+	}
+	n := 10
+	if v := q.Get("next"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil {
+			return delivery.Invalid("next", "%q is not a whole number of windows", v)
+		}
+	}
+	var from *events.Day
+	if v := strings.TrimSpace(q.Get("from")); v != "" {
+		d, err := events.ParseDay(v)
+		if err != nil {
+			return &delivery.FieldError{Field: "from", Err: err}
+		}
+		from = &d
+	}
+	ws, err := a.cfg.Support.Windows(r.Context(), r.PathValue("id"), from, n)
+	if err != nil {
+		return err
+	}
+	writeJSONStatus(w, http.StatusOK, ws)
 	return nil
 }

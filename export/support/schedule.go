@@ -104,14 +104,16 @@ func (s *Service) Zone(p schedule.Period) *time.Location {
 
 // PlannedWindow is one window of a destination's schedule, for people.
 type PlannedWindow struct {
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	Local    string    `json:"local"` // "2026-03-08 00:00 EST to 2026-03-09 00:00 EDT"
-	Timezone string    `json:"timezone"`
-	Every    string    `json:"every"`
-	Hours    float64   `json:"hours"`
-	Due      time.Time `json:"due"`
-	DueLocal string    `json:"due_local"`
+	Start      time.Time `json:"start"` // UTC
+	End        time.Time `json:"end"`
+	StartLocal time.Time `json:"start_local"` // the same instants with the zone's offset
+	EndLocal   time.Time `json:"end_local"`
+	Local      string    `json:"local"` // "2026-03-08 00:00 EST to 2026-03-09 00:00 EDT"
+	Timezone   string    `json:"timezone"`
+	Every      string    `json:"every"`
+	Hours      float64   `json:"hours"`
+	Due        time.Time `json:"due"` // UTC
+	DueLocal   string    `json:"due_local"`
 }
 
 // Windows returns n windows of destination id: from the window holding the first instant of
@@ -145,7 +147,7 @@ func (s *Service) Windows(ctx context.Context, id string, from *events.Day, n in
 	for range n {
 		loc := s.Zone(per)
 		due := sch.Due(w, per)
-		out = append(out, PlannedWindow{Start: w.Start.UTC(), End: w.End.UTC(),
+		out = append(out, PlannedWindow{Start: w.Start.UTC(), End: w.End.UTC(), StartLocal: w.Start.In(loc), EndLocal: w.End.In(loc),
 			Local:    fmt.Sprintf("%s to %s", w.Start.In(loc).Format("2006-01-02 15:04 MST"), w.End.In(loc).Format("2006-01-02 15:04 MST")),
 			Timezone: loc.String(), Every: string(cmpEvery(per.Every)), Hours: w.Duration().Hours(),
 			Due: due.UTC(), DueLocal: due.In(loc).Format("2006-01-02 15:04 MST")})
