@@ -72,27 +72,24 @@ func (c *LateChecker) act(ctx context.Context, l store.LateRun, now time.Time) {
 	case store.LateIgnore:
 		log.Info("events arrived after their window was delivered; the destination ignores them")
 		return
+	case store.LateResend:
+		if l.Resend == "" {
+			log.Warn("events arrived after their window was delivered; the destination is gone")
+			return
+		}
+		log.Info("events arrived after their window was delivered; the window is re-sent", slog.String("resend_run", l.Resend))
+		return
+	}
+	log.Warn("events arrived after their window was delivered")
+	if c.cfg.Alerter == nil {
+		return
 	}
 	d, err := c.cfg.Store.Destination(ctx, l.Destination)
 	if err != nil {
 		log.Warn("events arrived after their window was delivered; the destination is gone", slog.String("error", err.Error()))
 		return
 	}
-	switch l.Policy {
-	case store.LateResend:
-		r, err := c.cfg.Store.ResendWindow(ctx, d, l.Run, now)
-		if err != nil {
-			log.Error("events arrived after their window was delivered; re-sending the window FAILED: re-send it with eventexport resend",
-				slog.String("error", err.Error()))
-			return
-		}
-		log.Info("events arrived after their window was delivered; the window is re-sent", slog.String("resend_run", r.ID))
-	default:
-		log.Warn("events arrived after their window was delivered")
-		if c.cfg.Alerter != nil {
-			c.cfg.Alerter.Send(lateAlert(d, l, now), c.cfg.AlertURL, d.AlertURL)
-		}
-	}
+	c.cfg.Alerter.Send(lateAlert(d, l, now), c.cfg.AlertURL, d.AlertURL)
 }
 
 // lateAlert reports events that arrived after their window was delivered.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,7 @@ type LateRun struct {
 	Late        int64
 	Destination string
 	Policy      string // the destination's LateEvents
+	Resend      string // the re-send queued of the window, if any
 }
 
 // checkLateSQL takes up to $2 delivered scheduled runs delivered at or before $1 and not yet
@@ -40,39 +42,62 @@ FROM counted WHERE r.id = counted.id
 RETURNING counted.policy, greatest(counted.late, 0), ` + runColumnsOf("r")
 
 // CheckLate counts again the events of up to limit scheduled runs delivered at or before
-// deliveredBefore and not checked yet, records the count of late events on each, and returns
-// those with late events, and how many it checked.
+// deliveredBefore and not checked yet, records the count of late events on each, and queues a
+// re-send of the window of those with late events whose destination re-sends them, in one
+// transaction: a run is checked once, and its re-send is never lost. It returns the runs with
+// late events (Resend set on those re-sent), and how many it checked.
 func (s *Store) CheckLate(ctx context.Context, deliveredBefore time.Time, limit int, now time.Time) ([]LateRun, int, error) {
-	rows, err := s.db.Query(ctx, checkLateSQL, deliveredBefore, limit, now)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count late events: %w", err)
-	}
-	all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LateRun, error) {
-		var l LateRun
-		var policy string
-		var late int64
-		r, err := scanRunWith(row, &policy, &late)
-		l.Run, l.Policy, l.Late, l.Destination = r, policy, late, r.DestinationID
-		return l, err
+	var out []LateRun
+	checked := 0
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, checkLateSQL, deliveredBefore, limit, now)
+		if err != nil {
+			return err
+		}
+		all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LateRun, error) {
+			var l LateRun
+			r, err := scanRunWith(row, &l.Policy, &l.Late)
+			l.Run, l.Destination = r, r.DestinationID
+			return l, err
+		})
+		if err != nil {
+			return err
+		}
+		checked, out = len(all), nil
+		for _, l := range all {
+			if l.Late == 0 {
+				continue
+			}
+			if l.Policy == LateResend {
+				if l.Resend, err = s.resendWindow(ctx, tx, l.Run, now); err != nil {
+					return err
+				}
+			}
+			out = append(out, l)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, 0, fmt.Errorf("count late events: %w", err)
 	}
-	var out []LateRun
-	for _, l := range all {
-		if l.Late > 0 {
-			out = append(out, l)
-		}
-	}
-	return out, len(all), nil
+	return out, checked, nil
 }
 
-// ResendWindow queues a resend run of a scheduled run's window: the whole window, a new file.
-func (s *Store) ResendWindow(ctx context.Context, d Destination, r Run, now time.Time) (Run, error) {
+// resendWindow queues on tx a resend run of a scheduled run's window: the whole window, a
+// new file. A removed destination gets none ("").
+func (s *Store) resendWindow(ctx context.Context, tx pgx.Tx, r Run, now time.Time) (string, error) {
+	d, err := scanDestination(tx.QueryRow(ctx, `SELECT `+destinationColumns+`
+		FROM destinations d JOIN targets t ON t.id = d.target_id WHERE d.id = $1 AND d.removed_at IS NULL`, r.DestinationID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
 	t, err := events.LookupType(r.EventType)
 	if err != nil {
-		return Run{}, err
+		return "", err
 	}
-	return s.CreateRun(ctx, NewRun{Destination: d, Type: t, Day: r.Day, Window: r.Window, Kind: KindResend, Now: now,
+	return insertRun(ctx, tx, NewRun{Destination: d, Type: t, Day: r.Day, Window: r.Window, Kind: KindResend, Now: now,
 		NextAttempt: &now})
 }

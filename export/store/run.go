@@ -108,13 +108,27 @@ func (nr NewRun) fileName(w events.Window) (name, partPattern string) {
 
 // CreateRun records a run and fixes its file name.
 func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, error) {
+	id, err := insertRun(ctx, s.db, nr)
+	if err != nil {
+		return Run{}, err
+	}
+	return s.Run(ctx, id)
+}
+
+// rowQuerier runs a statement returning one row: the pool, or a transaction.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// insertRun records a run on q and returns its id.
+func insertRun(ctx context.Context, q rowQuerier, nr NewRun) (string, error) {
 	w := nr.Window
 	if w.Start.IsZero() {
 		w = nr.Day.Window(nr.Location)
 	}
 	name, pattern := nr.fileName(w)
 	var id string
-	err := s.db.QueryRow(ctx, `
+	err := q.QueryRow(ctx, `
 		INSERT INTO runs (destination_id, event_type, day, window_start, window_end, kind, status,
 			format, file_name, next_attempt_at, created_at, updated_at, file_options, part_pattern)
 		VALUES ($1, $2, $3, $4, $5, $6, $11, $7, $8, $9, $10, $10, $12, $13)
@@ -122,9 +136,9 @@ func (s *Store) CreateRun(ctx context.Context, nr NewRun) (Run, error) {
 		nr.Destination.ID, nr.Type.Name, nr.Day.String(), w.Start, w.End, string(nr.Kind),
 		string(nr.Destination.Format), name, nr.NextAttempt, nr.Now, StatusPending, nr.Destination.Options, pattern).Scan(&id)
 	if err != nil {
-		return Run{}, fmt.Errorf("create run: %w", err)
+		return "", fmt.Errorf("create run: %w", err)
 	}
-	return s.Run(ctx, id)
+	return id, nil
 }
 
 const runColumns = `id, destination_id, event_type, day::text, window_start, window_end, kind, status, format,
