@@ -53,7 +53,7 @@ func (s *Store) Health(ctx context.Context) (map[string]DestinationHealth, error
 			SELECT r.id, r.event_type, r.day, r.file_name, r.remote_path, r.delivered_at, r.events, r.bytes
 			FROM runs r
 			WHERE r.destination_id = d.id AND r.status = 'delivered' AND r.kind <> 'test'
-			ORDER BY r.day DESC, r.created_at DESC LIMIT 1) l ON true
+			ORDER BY r.day DESC, r.window_start DESC, r.created_at DESC LIMIT 1) l ON true
 		LEFT JOIN LATERAL (
 			SELECT min(r.next_attempt_at) AS next_attempt_at,
 				count(*) FILTER (WHERE r.attempts > 0 AND r.last_error <> '') AS retrying
