@@ -158,10 +158,15 @@ func (r *Runner) Attempt(ctx context.Context, d store.Destination, run store.Run
 	end := store.AttemptEnd{Delivered: out.Err == nil, RemotePath: out.RemotePath, Events: out.Events, Bytes: out.Bytes,
 		Class: out.Class, Permanent: out.Permanent, Files: out.Files}
 	if out.Err != nil {
-		end.Err = out.Err.Error()
 		if next != nil {
 			end.Next = next(out)
 		}
+		// The last attempt's message does not promise a retry.
+		var de *delivery.Error
+		if end.Next == nil && errors.As(out.Err, &de) {
+			de.Once = true
+		}
+		end.Err = out.Err.Error()
 		if c, ok := sink.(delivery.Cleaner); ok && end.Next == nil && mayLeavePartial(out.Err) {
 			// The run has failed for good: nothing of it may stay on the customer's server.
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

@@ -261,7 +261,7 @@ func (w *Worker) attempt(c store.Claim) {
 			w.alert(recoveredAlert(d, run, out.Attempt, w.cfg.Now()), d)
 		}
 	case last:
-		if err := w.cfg.Store.SetFailing(rctx, d.ID, w.cfg.Now()); err != nil {
+		if err := w.cfg.Store.SetFailing(rctx, d.ID, run.ID, w.cfg.Now()); err != nil {
 			log.Error("record the destination's failure", slog.String("error", err.Error()))
 		}
 		log.Error("delivery failed for good: no more attempts", slog.Int("attempts", out.Attempt),

@@ -275,7 +275,8 @@ func TestConsoleInTheBrowser(t *testing.T) {
 	}))
 	t.Cleanup(hook.Close)
 
-	env := append(f.env, "EVENTEXPORT_ADMIN_TOKEN="+testToken, "EVENTEXPORT_SCHEDULE=@every 1h")
+	// No retries: a run that fails has failed for good at once, so the failed state shows.
+	env := append(f.env, "EVENTEXPORT_ADMIN_TOKEN="+testToken, "EVENTEXPORT_SCHEDULE=@every 1h", "EVENTEXPORT_RETRIES=0")
 	srv := startServe(t, env)
 	c := &consoleTab{t: t, ctx: ctx, base: adminURL(t, srv), f: f}
 	password := f.srv.Password()
@@ -367,11 +368,16 @@ func TestConsoleInTheBrowser(t *testing.T) {
 		"f-url": "sftp://globex:pw@" + closed + "/drop", "f-host_key": f.srv.HostKeyPin(), "f-start_date": day}, "form.edit button.primary")
 	failingID := strings.TrimPrefix(strings.Split(c.location(), "?")[0], "/destinations/")
 	c.until("/destinations/"+failingID, "refused", 30*time.Second)
-	c.want("failing", "The failing side: the network or the customer's server", "connection refused")
+	// Its one attempt was its last: the message promises no retry.
+	c.want("failing", "The failing side: the network or the customer's server", "connection refused", "this attempt is not retried")
 	c.open("/")
 	c.want("overview", "Globex (server down)", "Acme nightly", "Acme webhook", "SFTP", "HTTPS")
 	if text := c.text(); strings.Index(text, "Globex") > strings.Index(text, "Acme nightly") {
 		t.Errorf("the failing destination is not listed first:\n%s", text)
+	}
+	c.open("/?status=failed")
+	if text := c.text(); !strings.Contains(text, "Globex") || strings.Contains(text, "Acme nightly") {
+		t.Errorf("the failed filter shows:\n%s", text)
 	}
 	c.open("/?status=healthy")
 	if text := c.text(); strings.Contains(text, "Globex") || !strings.Contains(text, "Acme nightly") {

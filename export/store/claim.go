@@ -83,10 +83,11 @@ func (s *Store) AbandonAttempt(ctx context.Context, runID string, n int, why str
 	return nil
 }
 
-// SetFailing records that a destination's run failed for good at when, unless it was failing already.
-func (s *Store) SetFailing(ctx context.Context, destinationID string, at time.Time) error {
-	_, err := s.db.Exec(ctx, `UPDATE destinations SET failing_since = coalesce(failing_since, $2) WHERE id = $1`,
-		destinationID, at)
+// SetFailing records that a destination's run failed for good, when it did (at, if the run
+// does not say), unless the destination was failing already.
+func (s *Store) SetFailing(ctx context.Context, destinationID, runID string, at time.Time) error {
+	_, err := s.db.Exec(ctx, `UPDATE destinations SET failing_since = coalesce(failing_since,
+		(SELECT failed_at FROM runs WHERE id = $3::uuid), $2) WHERE id = $1`, destinationID, at, runID)
 	if err != nil {
 		return fmt.Errorf("record failing destination: %w", err)
 	}

@@ -63,7 +63,7 @@ func TestHealth(t *testing.T) {
 
 	f := run(failing, KindScheduled, 1)
 	attempt(f, AttemptEnd{Err: "authentication failed", Class: string(delivery.ClassAuth), Permanent: true}, base.Add(2*time.Hour))
-	if err := s.SetFailing(ctx, failing.ID, base.Add(2*time.Hour)); err != nil {
+	if err := s.SetFailing(ctx, failing.ID, f.ID, base.Add(3*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -78,7 +78,8 @@ func TestHealth(t *testing.T) {
 		got.LastErrorClass != string(delivery.ClassRefused) || got.TroubleSince == nil || !got.TroubleSince.Equal(base.Add(3*time.Hour)) {
 		t.Errorf("retrying: %+v", got)
 	}
-	if got := h[failing.ID]; got.FailingSince == nil || got.LastErrorClass != string(delivery.ClassAuth) || got.LastDelivered != nil {
+	if got := h[failing.ID]; got.FailingSince == nil || !got.FailingSince.Equal(base.Add(2*time.Hour)) ||
+		got.LastErrorClass != string(delivery.ClassAuth) || got.LastDelivered != nil {
 		t.Errorf("failed: %+v", got)
 	}
 	if got, ok := h[fresh.ID]; !ok || got.LastDelivered != nil || got.Retrying != 0 || got.FailingSince != nil {
