@@ -16,9 +16,10 @@ import (
 	"github.com/eventexport/eventexport/events/eventstest"
 )
 
-// The built binary, two serve replicas, hourly windows in a half-hour zone caught up at once
-// (the destination started two days ago), and a real SFTP server: one file per window, every
-// event of those windows in exactly one file, and each file's events inside its window.
+// The built binary, serve replicas, hourly windows in a half-hour zone caught up at once (the
+// destination started yesterday), and a real SFTP server: a replica killed mid-way, then two
+// more; one file per window, every event of those windows in exactly one file, each file's
+// events inside its window.
 func TestServeHourlyWindowsTwoReplicas(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -42,6 +43,15 @@ func TestServeHourlyWindowsTwoReplicas(t *testing.T) {
 	id := f.addDestination(t, "jsonl", "--start-date", start.String(), "--every", "hour", "--timezone", "Asia/Kolkata",
 		"--send-after", "0s")
 	env := append(append([]string{}, f.env...), "EVENTEXPORT_CONCURRENCY=4", "EVENTEXPORT_CATCHUP_DAYS=3")
+	// A first replica killed while it plans and delivers the catch-up: whatever it left half
+	// done, the two that follow make one file per window.
+	doomed := startServe(t, env)
+	eventually(t, 30*time.Second, "a first window planned", func() bool {
+		var n int
+		err := f.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM runs`).Scan(&n)
+		return err == nil && n > 0
+	})
+	doomed.stop(t, syscall.SIGKILL, 10*time.Second)
 	a, b := startServe(t, env), startServe(t, env)
 	// Every whole hour since the start is due: [first, last boundary before now).
 	due := int(now.Sub(first) / time.Hour)
