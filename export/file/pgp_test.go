@@ -528,7 +528,8 @@ func TestParseRecipientRefusals(t *testing.T) {
 	expired := g.gen(t, "Expired", ed+"Creation-Date: 20200101T000000\nExpire-Date: 1d")
 	// A primary key valid forever whose only encryption subkey expired in 2020.
 	oldSub := g.gen(t, "OldSubkey", "Key-Type: EDDSA\nKey-Curve: ed25519\nKey-Usage: sign\nCreation-Date: 20190101T000000\nExpire-Date: 0")
-	g.run(t, nil, "--faked-system-time", "20200101T000000", "--quick-add-key", oldSub, "cv25519", "encr", "1d")
+	// The faked clock is frozen ("!"): a slow machine must not date the subkey a second later.
+	g.run(t, nil, "--faked-system-time", "20200101T000000!", "--quick-add-key", oldSub, "cv25519", "encr", "1d")
 	// Revoked with the certificate gpg made with the key.
 	revoked := g.gen(t, "Revoked", ed+"Expire-Date: 1d")
 	cert, err := os.ReadFile(filepath.Join(g.home, "openpgp-revocs.d", revoked+".rev"))
