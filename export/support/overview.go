@@ -201,7 +201,10 @@ func (s *Service) Timeline(ctx context.Context, id string, n int) ([]Window, err
 			byStart[r.Window.Start.Unix()] = append(byStart[r.Window.Start.Unix()], r)
 		}
 	}
+	// Windows before the start date are shown too, in its first cadence and zone: a re-send
+	// of an earlier day has its mark there.
 	sch := s.ScheduleOf(d)
+	sch.Start = sch.Start.AddDays(-7*n - 1)
 	now := s.cfg.Now()
 	start := sch.StartInstant()
 	if now.Before(start) {
