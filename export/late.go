@@ -66,7 +66,7 @@ func (c *LateChecker) Check(ctx context.Context) (int, error) {
 }
 
 func (c *LateChecker) act(ctx context.Context, l store.LateRun, now time.Time) {
-	log := c.cfg.Logger.With(slog.String("destination", l.Destination), slog.String("run", l.Run.ID),
+	log := c.cfg.Logger.With(slog.String("destination", l.Run.DestinationID), slog.String("run", l.Run.ID),
 		slog.String("event_type", l.Run.EventType), slog.String("window", l.Run.Window.String()), slog.Int64("late_events", l.Late))
 	switch l.Policy {
 	case store.LateIgnore:
@@ -84,7 +84,7 @@ func (c *LateChecker) act(ctx context.Context, l store.LateRun, now time.Time) {
 	if c.cfg.Alerter == nil {
 		return
 	}
-	d, err := c.cfg.Store.Destination(ctx, l.Destination)
+	d, err := c.cfg.Store.Destination(ctx, l.Run.DestinationID)
 	if err != nil {
 		log.Warn("events arrived after their window was delivered; the destination is gone", slog.String("error", err.Error()))
 		return

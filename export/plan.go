@@ -3,7 +3,6 @@ package export
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/eventexport/eventexport/events"
@@ -48,9 +47,6 @@ type PlannerConfig struct {
 // one statement to read a batch and one to create its runs and move its marks.
 type Planner struct {
 	cfg PlannerConfig
-
-	zonesMu sync.Mutex
-	zones   map[string]*time.Location
 }
 
 // NewPlanner returns a Planner.
@@ -70,7 +66,7 @@ func NewPlanner(cfg PlannerConfig) *Planner {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 2000
 	}
-	return &Planner{cfg: cfg, zones: map[string]*time.Location{}}
+	return &Planner{cfg: cfg}
 }
 
 // Plan is what one planning did.
@@ -88,24 +84,6 @@ func ScheduleOf(start events.Day, periods []schedule.Period, sendAfter *time.Dur
 		nightly = cfg.Schedule
 	}
 	return schedule.Schedule{Start: start, Periods: periods, SendAfter: sendAfter, Default: cfg.Location, Nightly: nightly}
-}
-
-// zone returns the location of a period, loaded once per name.
-func (p *Planner) zone(name string) (*time.Location, error) {
-	if name == "" {
-		return p.cfg.Location, nil
-	}
-	p.zonesMu.Lock()
-	defer p.zonesMu.Unlock()
-	if loc, ok := p.zones[name]; ok {
-		return loc, nil
-	}
-	loc, err := schedule.LoadZone(name, p.cfg.Location)
-	if err != nil {
-		return nil, err
-	}
-	p.zones[name] = loc
-	return loc, nil
 }
 
 // Plan creates the missing scheduled runs of the due windows. Each run's file name is fixed
@@ -166,15 +144,13 @@ func (p *Planner) Plan(ctx context.Context) (Plan, error) {
 func (p *Planner) planOne(d store.ToPlan, now, horizon time.Time) ([]store.PlannedRun, store.Planned) {
 	mark := store.Planned{Destination: d.ID, ReadAt: d.UpdatedAt}
 	log := p.cfg.Logger.With(slog.String("destination", d.ID))
-	for _, per := range d.Schedule {
-		if _, err := p.zone(per.Zone); err != nil {
-			// Stored by a newer version, or a zone the system's database lost: look again later.
-			log.Error("the destination's schedule cannot be read; it is not planned", slog.String("error", err.Error()))
-			mark.NextPlanAt = now.Add(replanEvery)
-			return nil, mark
-		}
-	}
 	sch := ScheduleOf(d.StartDate, d.Schedule, d.SendAfter, p.cfg)
+	if err := sch.Check(); err != nil {
+		// Stored by a newer version, or a zone the system's database lost: look again later.
+		log.Error("the destination's schedule cannot be read; it is not planned", slog.String("error", err.Error()))
+		mark.NextPlanAt = now.Add(replanEvery)
+		return nil, mark
+	}
 	var types []events.Type
 	for _, name := range d.EventTypes {
 		t, err := events.LookupType(name)
@@ -204,8 +180,7 @@ func (p *Planner) planOne(d store.ToPlan, now, horizon time.Time) ([]store.Plann
 			mark.NextPlanAt = due
 			break
 		}
-		loc, _ := p.zone(per.Zone)
-		day := events.DayOf(w.Start, loc)
+		day := events.DayOf(w.Start, sch.Location(per))
 		for _, t := range types {
 			name, pattern := file.RunNames(file.NameInput{Type: t, Format: d.Format, Options: d.Options, Start: w.Start,
 				Day: day.String(), Created: now, Destination: d.ID, Company: d.CompanyID})
@@ -226,14 +201,3 @@ const analyzeAfter = 10_000
 
 // replanEvery is how long a destination whose schedule cannot be read waits to be read again.
 const replanEvery = 10 * time.Minute
-
-// DueAt returns when the file of day d is due for a destination with the default schedule: a
-// day window in the instance zone, without a send-after delay of its own.
-func (p *Planner) DueAt(d events.Day) time.Time {
-	sch := ScheduleOf(d, []schedule.Period{{Every: schedule.Day}}, nil, p.cfg)
-	w, per, err := sch.WindowAt(sch.StartInstant())
-	if err != nil {
-		return time.Time{}
-	}
-	return sch.Due(w, per)
-}

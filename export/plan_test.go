@@ -15,6 +15,7 @@ import (
 	"github.com/eventexport/eventexport/delivery"
 	"github.com/eventexport/eventexport/events"
 	"github.com/eventexport/eventexport/export/file"
+	"github.com/eventexport/eventexport/export/schedule"
 	"github.com/eventexport/eventexport/export/store"
 	"github.com/eventexport/eventexport/migrations/pgtest"
 )
@@ -144,7 +145,7 @@ func TestDueAt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := NewPlanner(PlannerConfig{Location: newYork, Schedule: tc.spec})
-			if got := p.DueAt(day(tc.day)); !got.Equal(tc.want) {
+			if got := dueAt(p, day(tc.day)); !got.Equal(tc.want) {
 				t.Errorf("DueAt(%s) = %s, want %s", tc.day, got.In(newYork), tc.want.In(newYork))
 			}
 		})
@@ -206,7 +207,7 @@ func TestPlanOverDaylightSavingChanges(t *testing.T) {
 				if got := r.End.Sub(r.Start); got != want {
 					t.Errorf("%s: window of %s, want %s", d, got, want)
 				}
-				due := p.DueAt(d)
+				due := dueAt(p, d)
 				if r.CreatedAt.Before(due) || r.CreatedAt.Sub(due) >= step {
 					t.Errorf("%s: planned at %s, want within %s after it became due at %s", d,
 						r.CreatedAt.In(newYork), step, due.In(newYork))
@@ -443,4 +444,15 @@ func ExampleRetryPolicy_Interval() {
 	// Output:
 	// 20 40 80 160 320 640 1280 2560 3600 3600
 	// last retry 3.4 hours after the first attempt
+}
+
+// dueAt returns when the file of day d is due for a destination with the default schedule: a
+// day window in the instance zone, without a send-after delay of its own.
+func dueAt(p *Planner, d events.Day) time.Time {
+	sch := ScheduleOf(d, []schedule.Period{{Every: schedule.Day}}, nil, p.cfg)
+	w, per, err := sch.WindowAt(sch.StartInstant())
+	if err != nil {
+		return time.Time{}
+	}
+	return sch.Due(w, per)
 }

@@ -33,11 +33,8 @@ type adminConfig struct {
 	Addr    string // "" when the admin server is off
 	AddrSet bool   // EVENTEXPORT_ADMIN_ADDR was given: failing to listen on it stops serve
 	Token   string // "" : the /v1 API refuses every request
-	// SessionTTL is how long a console sign-in lasts (EVENTEXPORT_CONSOLE_SESSION_TTL);
-	// Schedule and NextPlan, the instance's schedule, are shown by the console.
+	// SessionTTL is how long a console sign-in lasts (EVENTEXPORT_CONSOLE_SESSION_TTL).
 	SessionTTL time.Duration
-	Schedule   string
-	NextPlan   func(time.Time) time.Time
 }
 
 // loadAdminConfig reads EVENTEXPORT_ADMIN_ADDR (default 127.0.0.1:8080; "off" for none) and
@@ -108,7 +105,7 @@ func startAdmin(ac adminConfig, svc *support.Service, gatherer prometheus.Gather
 		return a, nil
 	}
 	h := admin.NewHandler(admin.Config{Support: svc, Token: ac.Token, Gatherer: gatherer, Logger: logger,
-		Ready: readiness(svc.Store()), Schedule: ac.Schedule, NextPlan: ac.NextPlan, SessionTTL: ac.SessionTTL})
+		Ready: readiness(svc.Store()), SessionTTL: ac.SessionTTL})
 	ln, err := net.Listen("tcp", ac.Addr)
 	if err != nil {
 		if ac.AddrSet {

@@ -57,16 +57,7 @@ func cmdDestinations(ctx context.Context, args []string, stdout, stderr io.Write
 }
 
 func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
-	fs := newFlagSet("destinations add", stderr)
-	input := bindFields(fs, destinationFlags)
-	if err := parseFlags(fs, args, 0); err != nil {
-		return err
-	}
-	in, err := input()
-	if err != nil {
-		return err
-	}
-	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
+	_, in, svc, closeDB, err := fieldsCommand(ctx, "destinations add", destinationFlags, args, false, stderr, getenv)
 	if err != nil {
 		return err
 	}
@@ -76,40 +67,57 @@ func destinationsAdd(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	fmt.Fprintln(stdout, d.ID)
-	if v := support.ViewDestination(d); !v.Pinned {
-		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (eventexport test-send %s --accept-host-key)\n", v.URL, d.ID)
-	}
+	noteUnpinned(stderr, support.ViewDestination(d))
 	return nil
 }
 
 func destinationsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
-	fs := newFlagSet("destinations update", stderr)
-	input := bindFields(fs, destinationFlags)
-	if err := parseFlags(fs, args, 1); err != nil {
-		return err
-	}
-	in, err := input()
-	if err != nil {
-		return err
-	}
-	if len(in) == 0 {
-		return badUsagef("nothing to update: give at least one flag")
-	}
-	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
+	id, in, svc, closeDB, err := fieldsCommand(ctx, "destinations update", destinationFlags, args, true, stderr, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	d, err := svc.UpdateDestination(ctx, fs.Arg(0), in)
+	d, err := svc.UpdateDestination(ctx, id, in)
 	if err != nil {
 		return err
 	}
 	v := support.ViewDestination(d)
 	fmt.Fprintf(stdout, "destination %s updated: %s\n", d.ID, v.URL)
-	if !v.Pinned {
-		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (eventexport test-send %s --accept-host-key)\n", v.URL, d.ID)
-	}
+	noteUnpinned(stderr, v)
 	return nil
+}
+
+// noteUnpinned tells that deliveries to v are refused until its server's identity is pinned.
+func noteUnpinned(stderr io.Writer, v support.DestinationView) {
+	if !v.Pinned {
+		fmt.Fprintf(stderr, "note: no host key is pinned for %s; deliveries are refused until one is (eventexport test-send %s --accept-host-key)\n", v.URL, v.ID)
+	}
+}
+
+// fieldsCommand reads the field flags of an add (update false) or update command, with the
+// update's id argument, into a request, and opens support's operations: what those commands
+// start with. An update needs at least one flag.
+func fieldsCommand(ctx context.Context, name string, flags []flagField, args []string, update bool, stderr io.Writer,
+	getenv env) (id string, in delivery.Input, svc *support.Service, closeDB func(), err error) {
+	fs := newFlagSet(name, stderr)
+	input := bindFields(fs, flags)
+	ids := 0
+	if update {
+		ids = 1
+	}
+	if err := parseFlags(fs, args, ids); err != nil {
+		return "", nil, nil, nil, err
+	}
+	if in, err = input(); err != nil {
+		return "", nil, nil, nil, err
+	}
+	if update && len(in) == 0 {
+		return "", nil, nil, nil, badUsagef("nothing to update: give at least one flag")
+	}
+	if _, svc, closeDB, err = openServiceFromEnv(ctx, getenv, stderr); err != nil {
+		return "", nil, nil, nil, err
+	}
+	return fs.Arg(0), in, svc, closeDB, nil
 }
 
 func destinationsList(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {

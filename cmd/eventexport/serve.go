@@ -139,7 +139,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return badUsage(err)
 	}
-	ac.Schedule, ac.NextPlan = sc.ScheduleSpec, sc.Schedule.Next
 	replica := runnerReplica()
 	logger := newServiceLogger(sc.config, stderr).With(slog.String("replica", replica))
 

@@ -49,16 +49,7 @@ func cmdTargets(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 }
 
 func targetsAdd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
-	fs := newFlagSet("targets add", stderr)
-	input := bindFields(fs, targetFlags)
-	if err := parseFlags(fs, args, 0); err != nil {
-		return err
-	}
-	in, err := input()
-	if err != nil {
-		return err
-	}
-	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
+	_, in, svc, closeDB, err := fieldsCommand(ctx, "targets add", targetFlags, args, false, stderr, getenv)
 	if err != nil {
 		return err
 	}
@@ -124,24 +115,12 @@ func targetsShow(ctx context.Context, args []string, stdout, stderr io.Writer, g
 }
 
 func targetsUpdate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv env) error {
-	fs := newFlagSet("targets update", stderr)
-	input := bindFields(fs, targetFlags)
-	if err := parseFlags(fs, args, 1); err != nil {
-		return err
-	}
-	in, err := input()
-	if err != nil {
-		return err
-	}
-	if len(in) == 0 {
-		return badUsagef("nothing to update: give at least one flag")
-	}
-	_, svc, closeDB, err := openServiceFromEnv(ctx, getenv, stderr)
+	id, in, svc, closeDB, err := fieldsCommand(ctx, "targets update", targetFlags, args, true, stderr, getenv)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
-	t, err := svc.UpdateTarget(ctx, fs.Arg(0), in)
+	t, err := svc.UpdateTarget(ctx, id, in)
 	if err != nil {
 		return err
 	}

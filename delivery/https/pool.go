@@ -96,9 +96,9 @@ func clientFor(u *url.URL, addr string, t delivery.TLSTrust, o delivery.Options)
 	return c, nil
 }
 
-// closeIdle closes every kept connection and forgets the clients: at shutdown, and in tests.
-// A sink that holds a client goes on with new connections.
-func closeIdle() {
+// CloseIdle closes every connection the process keeps for the next delivery and forgets the
+// clients: at shutdown, and in tests. A sink that holds a client goes on with new connections.
+func (Transport) CloseIdle() {
 	clientsMu.Lock()
 	defer clientsMu.Unlock()
 	for k, c := range clients {
@@ -106,8 +106,5 @@ func closeIdle() {
 		delete(clients, k)
 	}
 }
-
-// CloseIdle closes the connections kept for the next delivery.
-func (Transport) CloseIdle() { closeIdle() }
 
 var _ delivery.IdleCloser = Transport{}

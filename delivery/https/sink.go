@@ -114,9 +114,6 @@ func (k *Sink) httpClient() *http.Client {
 // Content-Length and its event count, and can be sent again on a new connection.
 func (k *Sink) WholeFiles() bool { return true }
 
-// CloseIdle closes the connections kept for the next file, by every sink of the process.
-func (k *Sink) CloseIdle() { closeIdle() }
-
 // contentType is the media type of a file named name, when the caller did not say.
 func contentType(name string) string {
 	switch strings.ToLower(path.Ext(name)) {

@@ -29,10 +29,7 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	Logger   *slog.Logger
 	Now      func() time.Time
-	// Schedule and NextPlan are the instance's schedule as configured and when it next plans,
-	// and SessionTTL how long a console sign-in lasts, for the console.
-	Schedule   string
-	NextPlan   func(time.Time) time.Time
+	// SessionTTL is how long a console sign-in lasts.
 	SessionTTL time.Duration
 }
 
@@ -68,8 +65,8 @@ func NewHandler(cfg Config) http.Handler {
 		Timeout: 30 * time.Second,
 	}))
 	mux.Handle("/v1/", a)
-	pages := console.New(console.Config{Support: cfg.Support, Token: cfg.Token, Schedule: cfg.Schedule,
-		NextPlan: cfg.NextPlan, SessionTTL: cfg.SessionTTL, Logger: cfg.Logger, Now: cfg.Now})
+	pages := console.New(console.Config{Support: cfg.Support, Token: cfg.Token,
+		SessionTTL: cfg.SessionTTL, Logger: cfg.Logger, Now: cfg.Now})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}

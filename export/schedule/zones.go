@@ -63,3 +63,15 @@ func (s Schedule) defaultZone() *time.Location {
 	}
 	return s.Default
 }
+
+// Check reports the first period whose cadence or zone cannot be read (stored by a newer
+// version, or a zone the system lost): WindowAt reports it too, After and Due read such a
+// period as a day in the default zone.
+func (s Schedule) Check() error {
+	for _, p := range s.periods() {
+		if _, _, err := s.resolve(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -38,6 +38,20 @@ type DestinationUpdate struct {
 	OwnTarget *Target
 }
 
+// lockDestination locks destination id, not removed, for the rest of tx, and returns its
+// target and whether that target is shared. verb names the operation in errors.
+func lockDestination(ctx context.Context, tx pgx.Tx, id, verb string) (targetID string, shared bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT d.target_id::text, t.shared FROM destinations d JOIN targets t ON t.id = d.target_id
+		WHERE d.id = $1 AND d.removed_at IS NULL FOR UPDATE OF d`, id).Scan(&targetID, &shared)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, fmt.Errorf("destination %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("%s destination %s: %w", verb, id, err)
+	}
+	return targetID, shared, nil
+}
+
 // UpdateDestination applies u to destination id in one transaction: a change takes effect
 // from the next run (runs created before keep their file names and formats).
 func (s *Store) UpdateDestination(ctx context.Context, id string, u DestinationUpdate) (Destination, error) {
@@ -45,15 +59,9 @@ func (s *Store) UpdateDestination(ctx context.Context, id string, u DestinationU
 		return Destination{}, fmt.Errorf("destination %q: %w", id, ErrNotFound)
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var targetID string
-		var shared bool
-		err := tx.QueryRow(ctx, `SELECT d.target_id::text, t.shared FROM destinations d JOIN targets t ON t.id = d.target_id
-			WHERE d.id = $1 AND d.removed_at IS NULL FOR UPDATE OF d`, id).Scan(&targetID, &shared)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("destination %s: %w", id, ErrNotFound)
-		}
+		targetID, shared, err := lockDestination(ctx, tx, id, "update")
 		if err != nil {
-			return fmt.Errorf("update destination %s: %w", id, err)
+			return err
 		}
 		sets := []string{"updated_at = now()"}
 		args := []any{id}
@@ -149,15 +157,9 @@ func (s *Store) RemoveDestination(ctx context.Context, id string) error {
 		return fmt.Errorf("destination %q: %w", id, ErrNotFound)
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		var targetID string
-		var shared bool
-		err := tx.QueryRow(ctx, `SELECT d.target_id::text, t.shared FROM destinations d JOIN targets t ON t.id = d.target_id
-			WHERE d.id = $1 AND d.removed_at IS NULL FOR UPDATE OF d`, id).Scan(&targetID, &shared)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("destination %s: %w", id, ErrNotFound)
-		}
+		targetID, shared, err := lockDestination(ctx, tx, id, "remove")
 		if err != nil {
-			return fmt.Errorf("remove destination %s: %w", id, err)
+			return err
 		}
 		if _, err := tx.Exec(ctx, `UPDATE destinations SET removed_at = now(), updated_at = now(), enabled = false,
 			target_id = NULL, failing_since = NULL WHERE id = $1`, id); err != nil {

@@ -14,11 +14,10 @@ import (
 // LateRun is a delivered scheduled run whose window was counted again: Late events arrived
 // after it was delivered.
 type LateRun struct {
-	Run         Run
-	Late        int64
-	Destination string
-	Policy      string // the destination's LateEvents
-	Resend      string // the re-send queued of the window, if any
+	Run    Run
+	Late   int64
+	Policy string // the destination's LateEvents
+	Resend string // the re-send queued of the window, if any
 }
 
 // checkLateSQL takes up to $2 delivered scheduled runs delivered at or before $1 and not yet
@@ -57,7 +56,7 @@ func (s *Store) CheckLate(ctx context.Context, deliveredBefore time.Time, limit 
 		all, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LateRun, error) {
 			var l LateRun
 			r, err := scanRunWith(row, &l.Policy, &l.Late)
-			l.Run, l.Destination = r, r.DestinationID
+			l.Run = r
 			return l, err
 		})
 		if err != nil {

@@ -51,9 +51,8 @@ type DestinationStatus struct {
 }
 
 // Overview returns every destination with its status, failing ones first (failed, then
-// retrying), then by company and name. next, when not nil, is the schedule: when the planning
-// after a time comes.
-func (s *Service) Overview(ctx context.Context, next func(time.Time) time.Time) ([]DestinationStatus, error) {
+// retrying), then by company and name.
+func (s *Service) Overview(ctx context.Context) ([]DestinationStatus, error) {
 	ds, err := s.Destinations(ctx)
 	if err != nil {
 		return nil, err
@@ -65,7 +64,7 @@ func (s *Service) Overview(ctx context.Context, next func(time.Time) time.Time) 
 	now := s.cfg.Now()
 	out := make([]DestinationStatus, 0, len(ds))
 	for _, d := range ds {
-		out = append(out, s.status(d, health[d.ID], now, next))
+		out = append(out, s.status(d, health[d.ID], now))
 	}
 	slices.SortStableFunc(out, func(a, b DestinationStatus) int {
 		return cmp.Or(cmp.Compare(slices.Index(Healths, a.Health), slices.Index(Healths, b.Health)),
@@ -75,8 +74,8 @@ func (s *Service) Overview(ctx context.Context, next func(time.Time) time.Time) 
 	return out, nil
 }
 
-// Status returns one destination with its status; next is as for Overview.
-func (s *Service) Status(ctx context.Context, id string, next func(time.Time) time.Time) (DestinationStatus, error) {
+// Status returns one destination with its status.
+func (s *Service) Status(ctx context.Context, id string) (DestinationStatus, error) {
 	d, err := s.Destination(ctx, id)
 	if err != nil {
 		return DestinationStatus{}, err
@@ -85,11 +84,11 @@ func (s *Service) Status(ctx context.Context, id string, next func(time.Time) ti
 	if err != nil {
 		return DestinationStatus{}, err
 	}
-	return s.status(d, health[d.ID], s.cfg.Now(), next), nil
+	return s.status(d, health[d.ID], s.cfg.Now()), nil
 }
 
 // status is where d stands, from its health.
-func (s *Service) status(d store.Destination, h store.DestinationHealth, now time.Time, next func(time.Time) time.Time) DestinationStatus {
+func (s *Service) status(d store.Destination, h store.DestinationHealth, now time.Time) DestinationStatus {
 	v := s.View(d)
 	st := DestinationStatus{DestinationView: v, Host: hostOf(v), LastFile: h.LastDelivered, Health: HealthHealthy}
 	switch {
@@ -112,14 +111,10 @@ func (s *Service) status(d store.Destination, h store.DestinationHealth, now tim
 		if start := sch.StartInstant(); at.Before(start) {
 			at = start
 		}
+		// The file of the window in progress, when it is due.
 		if w, per, err := sch.WindowAt(at); err == nil {
-			// The file of the window in progress, when it is due.
 			if due := sch.Due(w, per); st.NextRun == nil || due.Before(*st.NextRun) {
 				st.NextRun = &due
-			}
-		} else if next != nil {
-			if n := next(now.In(s.cfg.Location)); !n.IsZero() && (st.NextRun == nil || n.Before(*st.NextRun)) {
-				st.NextRun = &n
 			}
 		}
 	}
@@ -223,7 +218,7 @@ func (s *Service) Timeline(ctx context.Context, id string, n int) ([]Window, err
 	out := make([]Window, n)
 	i := n - 1
 	for ; i >= 0; i-- {
-		loc := s.Zone(per)
+		loc := sch.Location(per)
 		rs := byStart[w.Start.Unix()]
 		tw := Window{Day: events.DayOf(w.Start, loc), Start: w.Start, End: w.End, Mark: markOf(rs), Runs: len(rs),
 			Label: w.Start.In(loc).Format("2006-01-02 15:04") + " to " + w.End.In(loc).Format("2006-01-02 15:04 MST")}

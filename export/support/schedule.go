@@ -93,15 +93,6 @@ func (s *Service) ScheduleOf(d store.Destination) schedule.Schedule {
 	return export.ScheduleOf(d.StartDate, d.Schedule, d.SendAfter, s.plannerConfig())
 }
 
-// Zone returns the location of a period.
-func (s *Service) Zone(p schedule.Period) *time.Location {
-	loc, err := schedule.LoadZone(p.Zone, s.cfg.Location)
-	if err != nil {
-		return s.cfg.Location
-	}
-	return loc
-}
-
 // PlannedWindow is one window of a destination's schedule, for people.
 type PlannedWindow struct {
 	Start      time.Time `json:"start"` // UTC
@@ -129,9 +120,9 @@ func (s *Service) Windows(ctx context.Context, id string, from *events.Day, n in
 	sch := s.ScheduleOf(d)
 	at := s.cfg.Now()
 	if from != nil {
-		at = from.Window(s.Zone(sch.Periods[len(sch.Periods)-1])).Start
+		at = from.Window(sch.Location(sch.Periods[len(sch.Periods)-1])).Start
 		for _, p := range sch.Periods {
-			if w := from.Window(s.Zone(p)); p.From.IsZero() || !w.Start.Before(p.From) {
+			if w := from.Window(sch.Location(p)); p.From.IsZero() || !w.Start.Before(p.From) {
 				at = w.Start
 			}
 		}
@@ -145,7 +136,7 @@ func (s *Service) Windows(ctx context.Context, id string, from *events.Day, n in
 	}
 	out := make([]PlannedWindow, 0, n)
 	for range n {
-		loc := s.Zone(per)
+		loc := sch.Location(per)
 		due := sch.Due(w, per)
 		out = append(out, PlannedWindow{Start: w.Start.UTC(), End: w.End.UTC(), StartLocal: w.Start.In(loc), EndLocal: w.End.In(loc),
 			Local:    fmt.Sprintf("%s to %s", w.Start.In(loc).Format("2006-01-02 15:04 MST"), w.End.In(loc).Format("2006-01-02 15:04 MST")),
@@ -259,13 +250,13 @@ func (s *Service) View(d store.Destination) DestinationView {
 // its first zone.
 func (s *Service) windowsOfDays(d store.Destination, days []events.Day) ([]events.Window, func(events.Window) *time.Location) {
 	sch := s.ScheduleOf(d)
-	first := s.Zone(sch.Periods[0])
+	first := sch.Location(sch.Periods[0])
 	start := sch.StartInstant()
 	zoneAt := func(t time.Time) *time.Location {
 		loc := first
 		for _, p := range sch.Periods {
 			if p.From.IsZero() || !t.Before(p.From) {
-				loc = s.Zone(p)
+				loc = sch.Location(p)
 			}
 		}
 		return loc

@@ -37,10 +37,6 @@ type Config struct {
 	// Token is the admin token support signs in with; when empty the console only says how to
 	// set one.
 	Token string
-	// Schedule is the instance's schedule as configured ("0 2 * * *"), and NextPlan when it
-	// next plans after a time; both optional.
-	Schedule string
-	NextPlan func(time.Time) time.Time
 	// SessionTTL is how long a sign-in lasts; DefaultSessionTTL when zero.
 	SessionTTL time.Duration
 	Logger     *slog.Logger

@@ -64,7 +64,7 @@ type overviewBody struct {
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) error {
-	all, err := c.cfg.Support.Overview(r.Context(), c.cfg.NextPlan)
+	all, err := c.cfg.Support.Overview(r.Context())
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ type row struct {
 }
 
 func (c *Console) destinationPage(w http.ResponseWriter, r *http.Request, s *session, id string, status int, b destinationBody) error {
-	d, err := c.cfg.Support.Status(r.Context(), id, c.cfg.NextPlan)
+	d, err := c.cfg.Support.Status(r.Context(), id)
 	if err != nil {
 		return err
 	}
